@@ -1,0 +1,218 @@
+//! The shard driver: the one loop that awaits. Reads a batch, loads what the core asks for, steps
+//! every command, commits once (fenced), and only then sends replies and cross-shard messages
+//! (ARCHITECTURE.md §6).
+
+mod batch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use shared::command::{Command, CommandEnvelope};
+use shared::shard::{ShardId, shard_of};
+use shared::store::{Store, StoreError, StreamId};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::WorkerSettings;
+use crate::core::{CoreSettings, ShardCore};
+use crate::lease::Lease;
+use crate::outbox::OutboxTracker;
+use crate::stats::{GaugeShare, Stats};
+
+/// First wait after a store failure; doubled on each further failure.
+const MIN_BACKOFF: Duration = Duration::from_millis(20);
+
+/// Why a driver stops.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// The lease is lost or no longer surely held.
+    Lease,
+    /// The core refused a command: a bug, logged at ERROR.
+    Fault,
+}
+
+/// The owner of one shard for as long as its lease holds.
+pub(crate) struct ShardDriver {
+    store: Arc<dyn Store>,
+    lease: Arc<Lease>,
+    settings: Arc<WorkerSettings>,
+    stats: Stats,
+    shutdown: watch::Receiver<bool>,
+    core: ShardCore,
+    outbox: OutboxTracker,
+    applied: StreamId,
+    started: Instant,
+    next_resend: Instant,
+    backoff: Duration,
+    pots_share: GaugeShare,
+    transit_share: GaugeShare,
+}
+
+impl ShardDriver {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        lease: Arc<Lease>,
+        settings: Arc<WorkerSettings>,
+        stats: Stats,
+        shutdown: watch::Receiver<bool>,
+    ) -> ShardDriver {
+        let core = ShardCore::new(CoreSettings {
+            shard: lease.shard(),
+            shards: settings.shards,
+            unload_after_ms: millis(settings.pot_unload_after),
+            unload_check_every_ms: millis(settings.pot_unload_check_interval),
+        });
+        let now = Instant::now();
+        ShardDriver {
+            store,
+            lease,
+            settings,
+            stats,
+            shutdown,
+            core,
+            outbox: OutboxTracker::default(),
+            applied: StreamId::ZERO,
+            started: now,
+            next_resend: now,
+            backoff: MIN_BACKOFF,
+            pots_share: GaugeShare::default(),
+            transit_share: GaugeShare::default(),
+        }
+    }
+
+    fn shard(&self) -> ShardId {
+        self.lease.shard()
+    }
+
+    /// Serves the shard until the lease is lost, the worker shuts down, or a fault.
+    pub(crate) async fn run(mut self) {
+        let shard = self.shard();
+        tracing::info!(shard, epoch = self.lease.token().epoch, "shard taken over");
+        let mut result = self.take_over().await;
+        while result.is_ok() && self.active() {
+            result = self.cycle().await;
+        }
+        self.core.clear();
+        self.sync_gauges();
+        self.transit_share.set(&self.stats.moves_in_transit, 0);
+        match result {
+            Ok(()) if self.stopping() => tracing::info!(shard, "shard stopped: shutting down"),
+            Ok(()) | Err(Stop::Lease) => tracing::warn!(shard, "shard stopped: lease not held"),
+            Err(Stop::Fault) => tracing::error!(shard, "shard stopped after a fault"),
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        *self.shutdown.borrow() || self.shutdown.has_changed().is_err()
+    }
+
+    fn active(&self) -> bool {
+        !self.stopping() && self.lease.is_valid()
+    }
+
+    /// On acquiring the lease: resume after the last committed command and re-send the credits
+    /// the previous owner may not have delivered (the destination ignores duplicates).
+    async fn take_over(&mut self) -> Result<(), Stop> {
+        let shard = self.shard();
+        let store = self.store.clone();
+        self.applied = self.retry("read applied", || store.applied(shard)).await?;
+        let credits = self.retry("read outbox", || store.outbox(shard)).await?;
+        for credit in credits {
+            let destination = shard_of(&credit.destination, self.settings.shards);
+            let envelope = self.outbox.adopt(credit, Instant::now());
+            self.send(destination, &envelope).await;
+        }
+        self.sync_gauges();
+        Ok(())
+    }
+
+    /// One read, the batch it returns, and the periodic chores.
+    async fn cycle(&mut self) -> Result<(), Stop> {
+        let block = (self.settings.lease_ttl / 6).max(Duration::from_millis(5));
+        let max = self.settings.batch_max.max(1);
+        match self
+            .store
+            .read(self.shard(), self.applied, max, block)
+            .await
+        {
+            Ok(entries) if entries.is_empty() => {}
+            Ok(entries) => self.run_batch(entries.into()).await?,
+            Err(error) => self.store_trouble("read commands", &error).await?,
+        }
+        self.tick().await;
+        Ok(())
+    }
+
+    /// Appends to another shard's stream. A failure is only logged: an undelivered credit stays
+    /// in the outbox and is re-sent; an undelivered acknowledgement is answered again then.
+    async fn send(&self, shard: ShardId, envelope: &CommandEnvelope) {
+        if let Err(error) = self.store.append(shard, envelope).await {
+            let what = match envelope.command {
+                Command::CreditMove(_) => "credit not sent; it will be re-sent",
+                _ => "cross-shard message not sent",
+            };
+            tracing::warn!(from = self.shard(), to = shard, %error, "{what}");
+        }
+    }
+
+    /// Periodic work between batches: idle pot eviction and overdue credits.
+    async fn tick(&mut self) {
+        self.core.tick(self.local_ms());
+        let now = Instant::now();
+        if now >= self.next_resend {
+            self.next_resend = now + self.settings.lease_ttl / 3;
+            let overdue_after = self.settings.lease_ttl.max(Duration::from_secs(1));
+            for envelope in self.outbox.overdue(overdue_after, now) {
+                if let Command::CreditMove(credit) = &envelope.command {
+                    let destination = shard_of(&credit.destination, self.settings.shards);
+                    self.send(destination, &envelope).await;
+                }
+            }
+        }
+        self.sync_gauges();
+    }
+
+    fn sync_gauges(&mut self) {
+        self.pots_share
+            .set(&self.stats.pots_loaded, self.core.pots_loaded());
+        self.transit_share
+            .set(&self.stats.moves_in_transit, self.outbox.len());
+    }
+
+    /// Time for pot eviction: this driver's own monotonic clock.
+    fn local_ms(&self) -> u64 {
+        millis(self.started.elapsed())
+    }
+
+    /// Logs a store failure and backs off; stops once the lease is no longer surely held.
+    async fn store_trouble(&mut self, what: &str, error: &StoreError) -> Result<(), Stop> {
+        tracing::warn!(shard = self.shard(), %error, "store call failed ({what}); retrying");
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(self.settings.lease_ttl / 3);
+        if self.lease.is_valid() {
+            Ok(())
+        } else {
+            Err(Stop::Lease)
+        }
+    }
+
+    async fn retry<T, F, Fut>(&mut self, what: &str, mut call: F) -> Result<T, Stop>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        loop {
+            match call().await {
+                Ok(value) => {
+                    self.backoff = MIN_BACKOFF;
+                    return Ok(value);
+                }
+                Err(error) => self.store_trouble(what, &error).await?,
+            }
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}

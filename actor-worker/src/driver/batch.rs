@@ -1,0 +1,232 @@
+//! One batch: step the commands read (loading what the core asks for), commit once, then
+//! perform the effects.
+
+use std::collections::VecDeque;
+
+use shared::command::CommandEnvelope;
+use shared::store::{CommitError, StoreError, StreamId};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::{MIN_BACKOFF, ShardDriver, Stop};
+use crate::core::{Batch, CoreError, Effect, Need};
+use crate::stock_pot;
+
+/// Loads for one command beyond this mean the core and the store disagree (a bug): the shard
+/// stops rather than spin.
+const MAX_LOADS_PER_COMMAND: usize = 64;
+
+enum SegmentError {
+    Store(StoreError),
+    Core(CoreError),
+}
+
+impl From<StoreError> for SegmentError {
+    fn from(e: StoreError) -> SegmentError {
+        SegmentError::Store(e)
+    }
+}
+
+impl From<CoreError> for SegmentError {
+    fn from(e: CoreError) -> SegmentError {
+        SegmentError::Core(e)
+    }
+}
+
+/// A run of commands stepped into one batch.
+struct Segment {
+    /// How many entries (stepped, or dropped as expired) the batch covers.
+    consumed: usize,
+    applied: StreamId,
+}
+
+impl ShardDriver {
+    /// Applies the entries read, in as many commits as needed (usually one).
+    pub(super) async fn run_batch(
+        &mut self,
+        mut rest: VecDeque<(StreamId, CommandEnvelope)>,
+    ) -> Result<(), Stop> {
+        while !rest.is_empty() {
+            if !self.lease.is_valid() {
+                return Err(Stop::Lease);
+            }
+            let store_now = match self.store.now_ms().await {
+                Ok(now) => now,
+                Err(error) => {
+                    self.store_trouble("read store time", &error).await?;
+                    continue;
+                }
+            };
+            let segment = match self.step_segment(&rest, store_now).await {
+                Ok(segment) => segment,
+                Err(SegmentError::Store(error)) => {
+                    self.core.discard();
+                    self.store_trouble("load pot state", &error).await?;
+                    continue;
+                }
+                Err(SegmentError::Core(error)) => {
+                    self.core.discard();
+                    tracing::error!(shard = self.shard(), %error, "shard core refused a command");
+                    return Err(Stop::Fault);
+                }
+            };
+            let batch = self.core.take_batch(segment.applied);
+            if self.commit(batch).await? {
+                self.applied = segment.applied;
+                rest.drain(..segment.consumed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps commands from the front of `rest` until the end, or until the batch must be
+    /// committed before the next command can be loaded.
+    async fn step_segment(
+        &mut self,
+        rest: &VecDeque<(StreamId, CommandEnvelope)>,
+        store_now: u64,
+    ) -> Result<Segment, SegmentError> {
+        let mut segment = Segment {
+            consumed: 0,
+            applied: self.applied,
+        };
+        for (id, envelope) in rest {
+            // Past its deadline the HTTP tier has answered (or will answer) 503: never apply it.
+            if envelope.deadline_ms(id.ms) < store_now {
+                stock_pot::log_expired(envelope);
+            } else {
+                let span = stock_pot::command_span(self.shard(), *id, envelope);
+                if !self.handle(*id, envelope).instrument(span).await? {
+                    if !self.core.has_pending() {
+                        return Err(CoreError::NotReady(Need::CommitFirst).into());
+                    }
+                    break;
+                }
+            }
+            segment.consumed += 1;
+            segment.applied = *id;
+        }
+        Ok(segment)
+    }
+
+    /// Loads what one command needs and steps it. `false`: commit the batch first.
+    async fn handle(
+        &mut self,
+        id: StreamId,
+        envelope: &CommandEnvelope,
+    ) -> Result<bool, SegmentError> {
+        for _ in 0..MAX_LOADS_PER_COMMAND {
+            match self.core.next_need(envelope) {
+                None => {
+                    let outcome = self.core.step(id, envelope, self.local_ms())?;
+                    stock_pot::log_handled(envelope, outcome);
+                    return Ok(true);
+                }
+                Some(Need::CommitFirst) => return Ok(false),
+                Some(need) => self.load(need).await?,
+            }
+        }
+        let need = self.core.next_need(envelope).unwrap_or(Need::CommitFirst);
+        Err(CoreError::NotReady(need).into())
+    }
+
+    async fn load(&mut self, need: Need) -> Result<(), StoreError> {
+        let shard = self.shard();
+        match need {
+            Need::Record {
+                location,
+                request_id,
+            } => {
+                let record = self
+                    .store
+                    .load_record(shard, &location, &request_id)
+                    .await?;
+                self.core.provide_record(&location, &request_id, record);
+            }
+            Need::Credit { move_id } => {
+                let credited = self.store.credit_applied(shard, &move_id).await?;
+                self.core.provide_credit(&move_id, credited);
+            }
+            Need::Pot(pot) => {
+                let stored = self.store.load_pot(shard, &pot).await?;
+                self.core.provide_pot(pot, stored, self.local_ms());
+            }
+            Need::History(pot, request) => {
+                let history = self.store.load_history(shard, &pot, &request).await?;
+                self.core.provide_history(&pot, history);
+            }
+            Need::CommitFirst => {}
+        }
+        Ok(())
+    }
+
+    /// Commits a batch. `Ok(true)`: committed and its effects performed; `Ok(false)`: not
+    /// committed, step the commands again.
+    async fn commit(&mut self, batch: Batch) -> Result<bool, Stop> {
+        let started = Instant::now();
+        let retention = self.settings.idempotency_retention;
+        let result = self
+            .store
+            .commit(self.lease.token(), &batch.commit, retention)
+            .await;
+        match result {
+            Ok(()) => {
+                self.stats
+                    .commit_duration
+                    .record(started.elapsed().as_secs_f64());
+                self.stats.commit_batch_size.record(batch.commands as f64);
+                self.core.confirm();
+                self.backoff = MIN_BACKOFF;
+                self.after_commit(batch).await;
+                Ok(true)
+            }
+            Err(CommitError::Expired) => {
+                // Redone with fresh store time: the expired commands are then dropped.
+                self.core.discard();
+                tracing::debug!(
+                    shard = self.shard(),
+                    "batch past a deadline: redoing without it"
+                );
+                Ok(false)
+            }
+            Err(CommitError::Stale) => {
+                self.core.discard();
+                self.stats.fenced_rejections.increment(1);
+                self.lease.mark_lost();
+                tracing::warn!(
+                    shard = self.shard(),
+                    "commit fenced off: the lease is held by another worker"
+                );
+                Err(Stop::Lease)
+            }
+            Err(CommitError::Store(error)) => {
+                self.core.discard();
+                self.store_trouble("commit", &error).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// After a commit: count, then replies and cross-shard messages, in order.
+    async fn after_commit(&mut self, batch: Batch) {
+        self.stats.idempotency_hits.increment(batch.hits);
+        self.stats.idempotency_misses.increment(batch.misses);
+        for move_id in &batch.commit.outbox_remove {
+            self.outbox.acknowledged(move_id);
+        }
+        for effect in batch.effects {
+            match effect {
+                Effect::Reply { address, reply } => {
+                    if let Err(error) = self.store.send(&address, &reply).await {
+                        tracing::warn!(shard = self.shard(), %error, "reply not sent");
+                    }
+                }
+                Effect::Send { shard, envelope } => {
+                    self.outbox.sent((*envelope).clone(), Instant::now());
+                    self.send(shard, &envelope).await;
+                }
+            }
+        }
+        self.sync_gauges();
+    }
+}

@@ -1,0 +1,54 @@
+//! The worker tier's Prometheus instruments, registered once per worker on its [`Metrics`].
+
+use metrics::{Counter, Gauge, Histogram};
+use shared::metrics::Metrics;
+
+/// Handles to every instrument the worker updates. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Stats {
+    pub(crate) idempotency_hits: Counter,
+    pub(crate) idempotency_misses: Counter,
+    pub(crate) fenced_rejections: Counter,
+    pub(crate) pots_loaded: Gauge,
+    pub(crate) leases_held: Gauge,
+    pub(crate) moves_in_transit: Gauge,
+    pub(crate) commit_batch_size: Histogram,
+    pub(crate) commit_duration: Histogram,
+}
+
+impl Stats {
+    pub(crate) fn new(metrics: &Metrics) -> Stats {
+        let stats = Stats {
+            idempotency_hits: metrics.counter("stock_idempotency_hits_total", &[]),
+            idempotency_misses: metrics.counter("stock_idempotency_misses_total", &[]),
+            fenced_rejections: metrics.counter("stock_fenced_rejections_total", &[]),
+            pots_loaded: metrics.gauge("stock_pots_loaded", &[]),
+            leases_held: metrics.gauge("stock_leases_held", &[]),
+            moves_in_transit: metrics.gauge("stock_moves_in_transit", &[]),
+            commit_batch_size: metrics.histogram("stock_commit_batch_size", &[]),
+            commit_duration: metrics.histogram("stock_commit_duration_seconds", &[]),
+        };
+        // Present at 0 from the start, so dashboards and scrapers see them before any write.
+        stats.idempotency_hits.increment(0);
+        stats.idempotency_misses.increment(0);
+        stats.fenced_rejections.increment(0);
+        stats
+    }
+}
+
+/// Keeps a shared gauge in step with one shard's own count: the gauge is a total across shards.
+#[derive(Default)]
+pub(crate) struct GaugeShare {
+    reported: usize,
+}
+
+impl GaugeShare {
+    pub(crate) fn set(&mut self, gauge: &Gauge, value: usize) {
+        if value > self.reported {
+            gauge.increment((value - self.reported) as f64);
+        } else if value < self.reported {
+            gauge.decrement((self.reported - value) as f64);
+        }
+        self.reported = value;
+    }
+}

@@ -1,0 +1,148 @@
+//! Starting and stopping the service under test: in-process or as the real `http-fn` binary.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+mod binary;
+mod in_process;
+
+/// How long a service may take to start or to stop.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Where the service runs (`STOCK_FEATURES_TARGET`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The `http-fn` library inside the test process.
+    InProcess,
+    /// The `http-fn` binary, one process per scenario.
+    Binary,
+}
+
+impl Target {
+    /// Reads `STOCK_FEATURES_TARGET` (`inprocess`, the default, or `binary`).
+    pub fn from_env() -> anyhow::Result<Target> {
+        match std::env::var("STOCK_FEATURES_TARGET").as_deref() {
+            Err(_) | Ok("") | Ok("inprocess") => Ok(Target::InProcess),
+            Ok("binary") => Ok(Target::Binary),
+            Ok(other) => bail!("STOCK_FEATURES_TARGET must be inprocess or binary, got {other:?}"),
+        }
+    }
+}
+
+/// A running service.
+#[derive(Debug)]
+pub struct Service {
+    addr: SocketAddr,
+    running: Running,
+}
+
+#[derive(Debug)]
+enum Running {
+    InProcess(in_process::InProcess),
+    Binary(binary::Process),
+}
+
+impl Service {
+    /// Starts the service with exactly these environment variables (`CONFIG.md`) and waits
+    /// until it listens. `label` names the log file of a binary.
+    pub async fn start(
+        target: Target,
+        vars: BTreeMap<String, String>,
+        label: &str,
+    ) -> anyhow::Result<Service> {
+        let (addr, running) = match target {
+            Target::InProcess => {
+                let (addr, service) = in_process::InProcess::start(vars).await?;
+                (addr, Running::InProcess(service))
+            }
+            Target::Binary => {
+                let (addr, process) = binary::Process::start(vars, &log_path(label)?).await?;
+                (addr, Running::Binary(process))
+            }
+        };
+        Ok(Service { addr, running })
+    }
+
+    /// The bound public address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The file holding the process's stdout and stderr (binary target only).
+    pub fn log_path(&self) -> Option<&Path> {
+        match &self.running {
+            Running::InProcess(_) => None,
+            Running::Binary(process) => Some(process.log_path()),
+        }
+    }
+
+    /// Stops the service and waits for it to end.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        match self.running {
+            Running::InProcess(service) => service.stop().await,
+            Running::Binary(process) => process.stop().await,
+        }
+    }
+}
+
+/// The cargo target directory: `CARGO_TARGET_DIR` (relative to the workspace) or
+/// `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    let workspace = workspace_dir();
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace.join(dir),
+        _ => workspace.join("target"),
+    }
+}
+
+/// The workspace root.
+pub fn workspace_dir() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+fn log_path(label: &str) -> anyhow::Result<PathBuf> {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let dir = target_dir().join("features-logs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(80)
+        .collect();
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Ok(dir.join(format!("{name}-{}-{n}.log", std::process::id())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_file_names_are_plain_and_unique() {
+        let a = log_path("Untracked till: redirect / 303").unwrap_or_default();
+        let b = log_path("Untracked till: redirect / 303").unwrap_or_default();
+        assert_ne!(a, b);
+        let name = a
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            name.starts_with("untracked-till--redirect---303-"),
+            "{name}"
+        );
+    }
+}

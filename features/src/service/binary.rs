@@ -1,0 +1,154 @@
+//! The binary target: the real `http-fn` executable in its own process, logs kept in a file.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, anyhow, bail};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::oneshot;
+
+use super::{START_DEADLINE, STOP_DEADLINE, target_dir};
+
+/// A running `http-fn` process.
+#[derive(Debug)]
+pub(super) struct Process {
+    child: Child,
+    log_path: PathBuf,
+}
+
+type Log = Arc<Mutex<File>>;
+
+impl Process {
+    /// Spawns the binary with only `vars` (plus `PATH`) and waits for its `listening` line.
+    pub(super) async fn start(
+        vars: BTreeMap<String, String>,
+        log_path: &Path,
+    ) -> anyhow::Result<(SocketAddr, Process)> {
+        let program = target_dir().join("debug").join("http-fn");
+        if !program.is_file() {
+            bail!(
+                "{} is missing: build it first with `cargo build -p http-fn` (STOCK_FEATURES_TARGET=binary)",
+                program.display()
+            );
+        }
+        let log: Log = Arc::new(Mutex::new(
+            File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?,
+        ));
+        let mut command = Command::new(&program);
+        command
+            .env_clear()
+            .envs(&vars)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped());
+        command.stderr(Stdio::piped()).kill_on_drop(true);
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("spawning {}", program.display()))?;
+        let (found, address) = oneshot::channel();
+        if let Some(stdout) = child.stdout.take() {
+            tokio::spawn(pump(stdout, log.clone(), "", Some(found)));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            tokio::spawn(pump(stderr, log, "[stderr] ", None));
+        }
+        let log_path = log_path.to_path_buf();
+        let addr = tokio::select! {
+            addr = address => addr.ok(),
+            status = child.wait() => {
+                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                return Err(anyhow!("http-fn exited ({status}) before listening:\n{}",
+                    tail(&log_path)).context(format!("log: {}", log_path.display())));
+            }
+            () = tokio::time::sleep(START_DEADLINE) => None,
+        };
+        let process = Process { child, log_path };
+        match addr {
+            Some(addr) => Ok((addr, process)),
+            None => {
+                let message = format!(
+                    "http-fn logged no line with a top-level \"http_addr\" within {START_DEADLINE:?}; log: {}",
+                    process.log_path.display()
+                );
+                let _ = process.stop().await;
+                bail!(message)
+            }
+        }
+    }
+
+    /// The file holding the process's stdout and stderr.
+    pub(super) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// Kills the process and reaps it.
+    pub(super) async fn stop(mut self) -> anyhow::Result<()> {
+        self.child.start_kill().context("killing http-fn")?;
+        tokio::time::timeout(STOP_DEADLINE, self.child.wait())
+            .await
+            .context("http-fn did not exit after being killed")?
+            .context("waiting for http-fn")?;
+        Ok(())
+    }
+}
+
+/// Copies a stream into the log, reporting the first `http_addr` seen on it.
+async fn pump(
+    stream: impl AsyncRead + Unpin,
+    log: Log,
+    prefix: &'static str,
+    mut found: Option<oneshot::Sender<SocketAddr>>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Ok(mut file) = log.lock() {
+            let _ = writeln!(file, "{prefix}{line}");
+        }
+        if found.is_some()
+            && let Some(addr) = http_addr(&line)
+            && let Some(sender) = found.take()
+        {
+            let _ = sender.send(addr);
+        }
+    }
+}
+
+/// The bound address announced by a JSON log line (top-level string field `http_addr`).
+pub(super) fn http_addr(line: &str) -> Option<SocketAddr> {
+    let value: Value = serde_json::from_str(line).ok()?;
+    value.get("http_addr")?.as_str()?.parse().ok()
+}
+
+/// The last lines of a log file, for error messages.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_comes_from_a_top_level_http_addr_field() {
+        let line = r#"{"timestamp":"t","level":"INFO","message":"listening","http_addr":"127.0.0.1:41234"}"#;
+        assert_eq!(http_addr(line), "127.0.0.1:41234".parse().ok());
+    }
+
+    #[test]
+    fn lines_without_a_top_level_http_addr_are_ignored() {
+        assert_eq!(http_addr(r#"{"fields":{"http_addr":"127.0.0.1:1"}}"#), None);
+        assert_eq!(http_addr("listening on 127.0.0.1:1"), None);
+        assert_eq!(http_addr(r#"{"http_addr":42}"#), None);
+    }
+}

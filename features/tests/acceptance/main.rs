@@ -1,0 +1,58 @@
+//! The Stock API acceptance suite: cucumber scenarios over real HTTP, one fresh service each.
+//!
+//! Run with `cargo test -p features --test acceptance`; `STOCK_FEATURES_TARGET=binary` runs the
+//! `http-fn` executable instead of the in-process library.
+
+mod steps;
+mod world;
+
+use cucumber::World as _;
+use cucumber::event::ScenarioFinished;
+use futures::FutureExt as _;
+
+use world::StockWorld;
+
+/// Scenarios run at the same time; each has its own service.
+const CONCURRENCY: usize = 8;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let suite = world::init_suite()?;
+    // Removes the run's scratch files even when a failed run panics out of `run_and_exit`.
+    let _scratch = ScratchGuard(suite.scratch.clone());
+    let features = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/features");
+    StockWorld::cucumber()
+        .max_concurrent_scenarios(CONCURRENCY)
+        .fail_on_skipped()
+        .before(|_, _, scenario, world| {
+            world.label = scenario.name.clone();
+            async {}.boxed_local()
+        })
+        .after(|_, _, scenario, finished, world| {
+            let failed = !matches!(finished, ScenarioFinished::StepPassed);
+            let name = scenario.name.clone();
+            async move {
+                let Some(world) = world else { return };
+                match world.stop().await {
+                    Ok(Some(log)) if failed => {
+                        eprintln!("service log of {name:?}: {}", log.display())
+                    }
+                    Ok(_) => {}
+                    Err(error) => eprintln!("stopping the service of {name:?}: {error:#}"),
+                }
+                world.clean_up();
+            }
+            .boxed_local()
+        })
+        .run_and_exit(features)
+        .await;
+    Ok(())
+}
+
+struct ScratchGuard(std::path::PathBuf);
+
+impl Drop for ScratchGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

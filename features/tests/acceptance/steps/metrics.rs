@@ -1,0 +1,77 @@
+//! `/metrics`: the idempotency counters and the loaded-pots gauge.
+
+use anyhow::{Context, bail, ensure};
+use cucumber::{given, then, when};
+use features::prometheus::sample_sum;
+use reqwest::Method;
+
+use crate::world::{DEADLINE, POLL_EVERY, Request, StockWorld};
+
+const HITS: &str = "stock_idempotency_hits_total";
+const MISSES: &str = "stock_idempotency_misses_total";
+const POTS_LOADED: &str = "stock_pots_loaded";
+
+async fn metrics(world: &mut StockWorld) -> anyhow::Result<String> {
+    let answer = world
+        .send_as_admin(Request::new(Method::GET, "/metrics"))
+        .await?;
+    ensure!(answer.status == 200, "/metrics answered {}", answer.status);
+    Ok(answer.text())
+}
+
+#[given("I note the idempotency counters")]
+#[when("I note the idempotency counters")]
+async fn note_counters(world: &mut StockWorld) -> anyhow::Result<()> {
+    let text = metrics(world).await?;
+    for name in [HITS, MISSES] {
+        // A counter not incremented yet may be absent: it reads as zero.
+        world
+            .noted
+            .insert(name.to_owned(), sample_sum(&text, name).unwrap_or(0.0));
+    }
+    Ok(())
+}
+
+#[then(regex = r"^the idempotency counters rose by (\d+) hits? and (\d+) miss(?:es)?$")]
+async fn counters_rose(world: &mut StockWorld, hits: u32, misses: u32) -> anyhow::Result<()> {
+    let text = metrics(world).await?;
+    for (name, rise) in [(HITS, hits), (MISSES, misses)] {
+        let before = *world
+            .noted
+            .get(name)
+            .context("note the idempotency counters first")?;
+        let now = sample_sum(&text, name).unwrap_or(0.0);
+        ensure!(
+            now - before == f64::from(rise),
+            "{name} rose by {}, expected {rise}",
+            now - before
+        );
+    }
+    Ok(())
+}
+
+#[then(regex = r#"^the response lists the metric "(\w+)"$"#)]
+fn lists_metric(world: &mut StockWorld, name: String) -> anyhow::Result<()> {
+    let text = world.last()?.text();
+    ensure!(
+        sample_sum(&text, &name).is_some(),
+        "no {name} sample in:\n{text}"
+    );
+    Ok(())
+}
+
+#[when("I wait until no stock pots are loaded")]
+async fn wait_for_eviction(world: &mut StockWorld) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let text = metrics(world).await?;
+        match sample_sum(&text, POTS_LOADED) {
+            None => bail!("/metrics has no {POTS_LOADED} gauge"),
+            Some(loaded) if loaded <= 0.0 => return Ok(()),
+            Some(loaded) if tokio::time::Instant::now() > deadline => {
+                bail!("{loaded} pots still loaded after {DEADLINE:?}")
+            }
+            Some(_) => tokio::time::sleep(POLL_EVERY).await,
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Building and running the HTTP tier (and, with `NODE_ROLE=both`, the embedded worker tier).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actor_worker::{Worker, WorkerHandle, WorkerSettings};
+use anyhow::Context;
+use shared::metrics::Metrics;
+use shared::store::Store;
+use shared::store::memory::MemoryStore;
+use tokio::net::TcpListener;
+
+use crate::auth::Authenticator;
+use crate::config::{Config, LocationSourceConfig, NodeRole};
+use crate::dispatch::Dispatcher;
+use crate::locations::LocationSource;
+use crate::locations::file::FileLocations;
+use crate::routes::router;
+use crate::state::AppState;
+
+/// A built service: listener bound, backends connected, workers started, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    worker: Option<WorkerHandle>,
+}
+
+impl Application {
+    /// Binds the listener and wires the backends described by `config`.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let (state, worker) = wire(&config)?;
+        let listener = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("STOCK_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
+        let addr = listener
+            .local_addr()
+            .context("STOCK_HTTP_ADDR: no local address")?;
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            worker,
+        })
+    }
+
+    /// The bound public address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, drains in-flight requests and
+    /// stops the worker tier (its in-flight batch is committed first).
+    pub async fn run_until_stopped(
+        mut self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(http_addr = %self.addr, "listening");
+        let served = axum::serve(self.listener, router(self.state.clone()))
+            .with_graceful_shutdown(shutdown)
+            .await;
+        if let Some(worker) = self.worker.take() {
+            worker.shutdown().await;
+        }
+        served.context("serving HTTP")
+    }
+}
+
+/// Serves the router through the AWS Lambda runtime (`AWS_LAMBDA_RUNTIME_API` is set).
+pub async fn run_lambda(config: Config) -> anyhow::Result<()> {
+    let (state, worker) = wire(&config)?;
+    let served = lambda_http::run(router(state)).await;
+    if let Some(worker) = worker {
+        worker.shutdown().await;
+    }
+    served.map_err(|error| anyhow::anyhow!("Lambda runtime: {error}"))
+}
+
+/// The request handlers' state and, for `NODE_ROLE=both`, the embedded worker tier.
+fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
+    if config.role != NodeRole::Both || config.redis_url.is_some() {
+        anyhow::bail!(
+            "STOCK_REDIS_URL: the Redis backend (NODE_ROLE=http/actor) is not available in this build"
+        );
+    }
+    let metrics = Metrics::new();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let locations = location_source(&config.locations)?;
+    let auth = authenticator(config)?;
+    let dispatcher = Dispatcher::new(store.clone(), config.shards, config.command_timeout);
+    let worker = Worker::start(store.clone(), worker_settings(config), metrics.clone());
+    Ok((
+        AppState::new(auth, locations, dispatcher, store, metrics),
+        Some(worker),
+    ))
+}
+
+fn location_source(config: &LocationSourceConfig) -> anyhow::Result<Arc<dyn LocationSource>> {
+    match config {
+        LocationSourceConfig::File { path } => {
+            let source = FileLocations::open(path)
+                .with_context(|| format!("STOCK_LOCATIONS_FILE: cannot load {}", path.display()))?
+                .with_check_interval(Duration::ZERO);
+            Ok(Arc::new(source))
+        }
+        LocationSourceConfig::Embedded { json } => Ok(Arc::new(
+            FileLocations::from_json(json).context("the built-in demo estate")?,
+        )),
+        LocationSourceConfig::Api { .. } => anyhow::bail!(
+            "STOCK_LOCATION_API_URL: the Location API client is not available in this build; use STOCK_LOCATIONS_FILE"
+        ),
+    }
+}
+
+fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
+    let jwt = config
+        .jwt
+        .as_ref()
+        .context("STOCK_JWT_PUBLIC_KEY_FILE: required (or start with --demo)")?;
+    Authenticator::from_public_key_pem(
+        &jwt.public_key_pem,
+        jwt.issuer.clone(),
+        jwt.audience.clone(),
+    )
+    .context("STOCK_JWT_PUBLIC_KEY_FILE: not an RSA public key")
+}
+
+fn worker_settings(config: &Config) -> WorkerSettings {
+    WorkerSettings {
+        worker_id: config.worker_id.clone(),
+        shards: config.shards,
+        lease_ttl: config.lease_ttl,
+        pot_unload_after: config.pot_unload_after,
+        pot_unload_check_interval: config.pot_unload_check_interval,
+        idempotency_retention: config.idempotency_retention,
+        batch_max: 256,
+    }
+}

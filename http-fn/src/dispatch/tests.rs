@@ -1,0 +1,316 @@
+//! Dispatch over the embedded store with a running worker (or none, or one whose replies are
+//! lost).
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use actor_worker::{Worker, WorkerHandle, WorkerSettings};
+use async_trait::async_trait;
+use shared::command::{CreditMove, DeliveryLine, MoveStock, RecordDelivery};
+use shared::domain::{HistoryRequest, LocalDateTime, PotHistory, PotState, StoredPot};
+use shared::metrics::Metrics;
+use shared::reply::IdempotencyRecord;
+use shared::store::memory::MemoryStore;
+use shared::store::{
+    CommandLog, CommitError, LeaseToken, Leases, PotRef, ReadModel, Replies, ShardCommit,
+    ShardState,
+};
+
+use super::*;
+
+const SHARDS: u32 = 4;
+
+fn worker(store: Arc<dyn Store>) -> WorkerHandle {
+    let settings = WorkerSettings {
+        worker_id: "w1".to_owned(),
+        shards: SHARDS,
+        lease_ttl: Duration::from_millis(300),
+        pot_unload_after: Duration::from_secs(300),
+        pot_unload_check_interval: Duration::from_secs(30),
+        idempotency_retention: Duration::from_secs(3_600),
+        batch_max: 64,
+    };
+    Worker::start(store, settings, Metrics::new())
+}
+
+fn location(shard: ShardId, n: usize) -> String {
+    (0..)
+        .map(|i| format!("loc-{i}"))
+        .filter(|l| shard_of(l, SHARDS) == shard)
+        .nth(n)
+        .unwrap()
+}
+
+fn at(time: &str) -> LocalDateTime {
+    LocalDateTime::parse(time).unwrap()
+}
+
+fn delivery(location: &str, request_id: &str, n: f64) -> Command {
+    Command::RecordDelivery(RecordDelivery {
+        location: location.to_owned(),
+        request_id: request_id.to_owned(),
+        supplier_id: "s".to_owned(),
+        supplier_ref: "r".to_owned(),
+        delivered_at: at("2024-01-01T10:00:00"),
+        lines: vec![DeliveryLine {
+            product: "P".to_owned(),
+            quantity: n,
+        }],
+    })
+}
+
+fn moving(source: &str, destination: &str, request_id: &str, n: f64) -> Command {
+    Command::MoveStock(MoveStock {
+        source: source.to_owned(),
+        destination: destination.to_owned(),
+        product: "P".to_owned(),
+        request_id: request_id.to_owned(),
+        quantity: n,
+        moved_at: at("2024-01-01T11:00:00"),
+    })
+}
+
+async fn quantity(store: &dyn Store, location: &str) -> f64 {
+    let pot = PotRef {
+        location: location.to_owned(),
+        product: "P".to_owned(),
+    };
+    store.read_pots(&[pot]).await.unwrap()[0].quantity
+}
+
+fn created(command: &Command) -> Reply {
+    Reply::Created {
+        body: command.echo_body().unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn a_write_is_answered_created() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let worker = worker(store.clone());
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(5));
+    let command = delivery(&location(1, 0), "d1", 5.0);
+    let reply = dispatcher.execute(command.clone(), None).await.unwrap();
+    assert_eq!(reply, created(&command));
+    assert_eq!(
+        dispatcher.execute(command.clone(), None).await.unwrap(),
+        created(&command)
+    );
+    let other = delivery(&location(1, 0), "d1", 6.0);
+    assert_eq!(
+        dispatcher.execute(other, None).await.unwrap(),
+        Reply::ContentMismatch
+    );
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_cross_shard_move_is_answered_created_once_both_sides_are_applied() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let worker = worker(store.clone());
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(5));
+    let (s, d) = (location(0, 0), location(2, 0));
+    dispatcher
+        .execute(delivery(&s, "d1", 10.0), None)
+        .await
+        .unwrap();
+    let command = moving(&s, &d, "m1", 4.0);
+    assert_eq!(
+        dispatcher.execute(command.clone(), None).await.unwrap(),
+        created(&command)
+    );
+    assert_eq!(
+        (
+            quantity(store.as_ref(), &s).await,
+            quantity(store.as_ref(), &d).await
+        ),
+        (6.0, 4.0)
+    );
+    let too_much = moving(&s, &d, "m2", 40.0);
+    assert_eq!(
+        dispatcher.execute(too_much, None).await.unwrap(),
+        Reply::InsufficientStock
+    );
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_move_whose_credit_is_not_applied_in_time_is_answered_in_transit() {
+    let memory = Arc::new(MemoryStore::new());
+    let (s, d) = (location(0, 0), location(2, 0));
+    // Nobody will serve the destination's shard for a while.
+    memory.steal_lease(2, "absent", Duration::from_secs(60));
+    let store: Arc<dyn Store> = memory.clone();
+    let worker = worker(store.clone());
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_millis(300));
+    dispatcher
+        .execute(delivery(&s, "d1", 10.0), None)
+        .await
+        .unwrap();
+    let command = moving(&s, &d, "m1", 4.0);
+    let body = command.echo_body().unwrap();
+    let reply = dispatcher.execute(command.clone(), None).await.unwrap();
+    assert_eq!(reply, Reply::InTransit { body: body.clone() });
+    assert_eq!(quantity(store.as_ref(), &s).await, 6.0);
+    assert_eq!(quantity(store.as_ref(), &d).await, 0.0);
+    let replay = dispatcher.execute(command, None).await.unwrap();
+    assert_eq!(replay, Reply::InTransit { body });
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_worker_a_write_is_unavailable_and_a_later_worker_never_applies_it() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_millis(100));
+    let l = location(3, 0);
+    let result = dispatcher.execute(delivery(&l, "d1", 5.0), None).await;
+    assert!(matches!(result, Err(DispatchError::Unavailable(_))));
+    let worker = worker(store.clone());
+    let until = Instant::now() + Duration::from_secs(5);
+    while memory.stream_len(3) > 0 {
+        assert!(
+            Instant::now() < until,
+            "the worker never consumed the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(quantity(store.as_ref(), &l).await, 0.0);
+    assert!(store.load_record(3, &l, "d1").await.unwrap().is_none());
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_committed_write_whose_reply_is_lost_is_settled_from_its_record() {
+    let store: Arc<dyn Store> = Arc::new(Mute(MemoryStore::new()));
+    let worker = worker(store.clone());
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_millis(100));
+    let l = location(1, 1);
+    let command = delivery(&l, "d1", 5.0);
+    assert_eq!(
+        dispatcher.execute(command.clone(), None).await.unwrap(),
+        created(&command)
+    );
+    let other = delivery(&l, "d1", 6.0);
+    assert_eq!(
+        dispatcher.execute(other, None).await.unwrap(),
+        Reply::ContentMismatch
+    );
+    assert_eq!(quantity(store.as_ref(), &l).await, 5.0);
+    worker.shutdown().await;
+}
+
+/// The embedded store with every reply lost.
+struct Mute(MemoryStore);
+
+#[async_trait]
+impl CommandLog for Mute {
+    async fn append(
+        &self,
+        shard: ShardId,
+        command: &CommandEnvelope,
+    ) -> Result<StreamId, StoreError> {
+        self.0.append(shard, command).await
+    }
+    async fn now_ms(&self) -> Result<u64, StoreError> {
+        self.0.now_ms().await
+    }
+    async fn read(
+        &self,
+        shard: ShardId,
+        after: StreamId,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<(StreamId, CommandEnvelope)>, StoreError> {
+        self.0.read(shard, after, max, block).await
+    }
+}
+
+#[async_trait]
+impl Leases for Mute {
+    async fn acquire(
+        &self,
+        shard: ShardId,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<Option<LeaseToken>, StoreError> {
+        self.0.acquire(shard, worker, ttl).await
+    }
+    async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, StoreError> {
+        self.0.renew(token, ttl).await
+    }
+    async fn release(&self, token: &LeaseToken) -> Result<bool, StoreError> {
+        self.0.release(token).await
+    }
+}
+
+#[async_trait]
+impl ShardState for Mute {
+    async fn applied(&self, shard: ShardId) -> Result<StreamId, StoreError> {
+        self.0.applied(shard).await
+    }
+    async fn load_pot(&self, shard: ShardId, pot: &PotRef) -> Result<StoredPot, StoreError> {
+        self.0.load_pot(shard, pot).await
+    }
+    async fn load_history(
+        &self,
+        shard: ShardId,
+        pot: &PotRef,
+        request: &HistoryRequest,
+    ) -> Result<PotHistory, StoreError> {
+        self.0.load_history(shard, pot, request).await
+    }
+    async fn load_record(
+        &self,
+        shard: ShardId,
+        location: &str,
+        request_id: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.0.load_record(shard, location, request_id).await
+    }
+    async fn credit_applied(&self, shard: ShardId, move_id: &str) -> Result<bool, StoreError> {
+        self.0.credit_applied(shard, move_id).await
+    }
+    async fn outbox(&self, shard: ShardId) -> Result<Vec<CreditMove>, StoreError> {
+        self.0.outbox(shard).await
+    }
+    async fn commit(
+        &self,
+        token: &LeaseToken,
+        commit: &ShardCommit,
+        retention: Duration,
+    ) -> Result<(), CommitError> {
+        self.0.commit(token, commit, retention).await
+    }
+    async fn settle(
+        &self,
+        shard: ShardId,
+        location: &str,
+        request_id: &str,
+        deadline_ms: u64,
+    ) -> Result<Settled, StoreError> {
+        self.0
+            .settle(shard, location, request_id, deadline_ms)
+            .await
+    }
+}
+
+#[async_trait]
+impl ReadModel for Mute {
+    async fn read_pots(&self, pots: &[PotRef]) -> Result<Vec<PotState>, StoreError> {
+        self.0.read_pots(pots).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.0.ping().await
+    }
+}
+
+#[async_trait]
+impl Replies for Mute {
+    async fn open(&self) -> Result<ReplyWaiter, StoreError> {
+        self.0.open().await
+    }
+    async fn send(&self, _address: &str, _reply: &Reply) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

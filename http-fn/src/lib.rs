@@ -1,0 +1,71 @@
+//! Stock API HTTP tier: one axum router, served by a plain server or by AWS Lambda.
+
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod demo;
+pub mod dispatch;
+pub mod error;
+pub mod locations;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+use anyhow::Context;
+
+use crate::app::Application;
+use crate::config::{Config, JwtSettings};
+use crate::demo::{DEMO_AUDIENCE, DEMO_ISSUER, DemoKeys};
+
+/// Runs the service described by `config` until SIGINT or SIGTERM; with `lambda`, serves the
+/// router through the AWS Lambda runtime instead of a listener.
+pub async fn run(mut config: Config, lambda: bool) -> anyhow::Result<()> {
+    telemetry::init(config.log_format);
+    let demo = if config.demo {
+        Some(DemoKeys::generate().context("--demo: key generation")?)
+    } else {
+        None
+    };
+    if let Some(keys) = &demo {
+        config.jwt = Some(JwtSettings {
+            public_key_file: "(generated for --demo)".into(),
+            public_key_pem: keys.public_key_pem.clone(),
+            issuer: DEMO_ISSUER.to_owned(),
+            audience: DEMO_AUDIENCE.to_owned(),
+        });
+    }
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), role = ?config.role, "starting");
+    if lambda {
+        return app::run_lambda(config).await;
+    }
+    let app = Application::build(config).await?;
+    if let Some(keys) = &demo {
+        eprintln!(
+            "{}",
+            demo::banner(&format!("http://{}", app.local_addr()), keys)?
+        );
+    }
+    app.run_until_stopped(shutdown_signal()).await
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,185 @@
+//! The four write endpoints: sales, deliveries, moves and counts (spec/API.md §5–§9).
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{RawPathParams, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use shared::command::{Command, DeliveryLine, MoveStock, RecordCount, RecordDelivery, RecordSale};
+use shared::reply::Reply;
+
+use super::path::{param, redirect_target};
+use crate::auth::Permission;
+use crate::body;
+use crate::error::ApiError;
+use crate::locations::nearest_tracked_ancestor;
+use crate::state::AppState;
+
+/// Largest accepted request body; anything longer is not a usable body.
+const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// POST `/locations/{locationId}/products/{productId}/sales`
+pub(super) async fn record_sale(
+    State(state): State<AppState>,
+    params: RawPathParams,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (location, product) = (param(&params, "location"), param(&params, "product"));
+    authorize(&state, &request, Permission::MovementWrite, &location)?;
+    let path = request.uri().path().to_owned();
+    let sale = body::parse_sale(&read_body(request).await?)?;
+    require_tracked(&state, &location, &path).await?;
+    let command = Command::RecordSale(RecordSale {
+        location,
+        product,
+        request_id: sale.request_id,
+        quantity: sale.quantity,
+        sold_at: sale.sold_at,
+    });
+    execute(&state, command).await
+}
+
+/// POST `/locations/{locationId}/deliveries`
+pub(super) async fn record_delivery(
+    State(state): State<AppState>,
+    params: RawPathParams,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let location = param(&params, "location");
+    authorize(&state, &request, Permission::MovementWrite, &location)?;
+    let path = request.uri().path().to_owned();
+    let delivery = body::parse_delivery(&read_body(request).await?)?;
+    require_tracked(&state, &location, &path).await?;
+    if delivery.products.iter().any(|line| line.quantity <= 0.0) {
+        return Err(ApiError::BadRequest);
+    }
+    let lines = delivery
+        .products
+        .into_iter()
+        .map(|line| DeliveryLine {
+            product: line.product_id,
+            quantity: line.quantity,
+        })
+        .collect();
+    let command = Command::RecordDelivery(RecordDelivery {
+        location,
+        request_id: delivery.request_id,
+        supplier_id: delivery.supplier_id,
+        supplier_ref: delivery.supplier_ref,
+        delivered_at: delivery.delivered_at,
+        lines,
+    });
+    execute(&state, command).await
+}
+
+/// POST `/locations/{sourceLocationId}/{productId}/movements`
+pub(super) async fn move_stock(
+    State(state): State<AppState>,
+    params: RawPathParams,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (source, product) = (param(&params, "location"), param(&params, "product"));
+    authorize(&state, &request, Permission::MovementWrite, &source)?;
+    let path = request.uri().path().to_owned();
+    let movement = body::parse_move(&read_body(request).await?)?;
+    if movement.destination_location_id == source {
+        return Err(ApiError::BadRequest);
+    }
+    require_tracked(&state, &source, &path).await?;
+    let destination = state
+        .locations()
+        .location(&movement.destination_location_id)
+        .await?;
+    if !destination.tracked {
+        return Err(ApiError::LocationNotTracked);
+    }
+    let command = Command::MoveStock(MoveStock {
+        source,
+        destination: movement.destination_location_id,
+        product,
+        request_id: movement.request_id,
+        quantity: movement.quantity,
+        moved_at: movement.moved_at,
+    });
+    execute(&state, command).await
+}
+
+/// POST `/locations/{locationId}/products/{productId}/counts` — the location need not be tracked.
+pub(super) async fn record_count(
+    State(state): State<AppState>,
+    params: RawPathParams,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (location, product) = (param(&params, "location"), param(&params, "product"));
+    authorize(&state, &request, Permission::CountWrite, &location)?;
+    let count = body::parse_count(&read_body(request).await?)?;
+    state.locations().location(&location).await?;
+    let command = Command::RecordCount(RecordCount {
+        location,
+        product,
+        request_id: count.request_id,
+        quantity: count.quantity,
+        counted_at: count.counted_at,
+    });
+    execute(&state, command).await
+}
+
+/// Stage 1: authentication and authorization, before the body is read.
+fn authorize(
+    state: &AppState,
+    request: &Request,
+    permission: Permission,
+    location: &str,
+) -> Result<(), ApiError> {
+    state
+        .auth()
+        .authenticate(request.headers())?
+        .authorize(permission, location)
+}
+
+/// Stage 2a: the content type, then the body bytes.
+async fn read_body(request: Request) -> Result<bytes::Bytes, ApiError> {
+    body::check_content_type(request.headers())?;
+    let body: Body = request.into_body();
+    to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::BadRequest)
+}
+
+/// Stage 3 for sales, deliveries and a move's source: the location must exist and be tracked;
+/// otherwise 303 to the nearest tracked ancestor, or 400 without one (spec/API.md §9).
+async fn require_tracked(state: &AppState, location: &str, path: &str) -> Result<(), ApiError> {
+    if state.locations().location(location).await?.tracked {
+        return Ok(());
+    }
+    let ancestry = state.locations().path(location).await?;
+    match nearest_tracked_ancestor(&ancestry) {
+        Some(ancestor) => Err(ApiError::LocationNotTrackedRedirect {
+            location: redirect_target(path, &ancestor.id),
+        }),
+        None => {
+            tracing::info!(
+                location,
+                "write at an untracked location without a tracked ancestor"
+            );
+            Err(ApiError::LocationNotTracked)
+        }
+    }
+}
+
+/// Stage 5: the command goes to the owner of its shard; the reply becomes the response.
+async fn execute(state: &AppState, command: Command) -> Result<Response, ApiError> {
+    match state.dispatcher().execute(command, None).await {
+        Ok(Reply::Created { body }) => Ok(json(StatusCode::CREATED, body)),
+        Ok(Reply::InTransit { body }) => Ok(json(StatusCode::ACCEPTED, body)),
+        Ok(Reply::ContentMismatch) => Err(ApiError::IdempotencyContentMismatch),
+        Ok(Reply::InsufficientStock) => Err(ApiError::InsufficientStock),
+        Err(error) => {
+            tracing::warn!(%error, "write not committed before its deadline");
+            Err(ApiError::ServiceUnavailable)
+        }
+    }
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}

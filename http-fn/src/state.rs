@@ -1,0 +1,65 @@
+//! The shared state of the HTTP tier: authenticator, location source, dispatcher, read model, metrics.
+
+use std::sync::Arc;
+
+use shared::metrics::Metrics;
+use shared::store::Store;
+
+use crate::auth::Authenticator;
+use crate::dispatch::Dispatcher;
+use crate::locations::LocationSource;
+
+/// Everything a request handler needs. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    auth: Authenticator,
+    locations: Arc<dyn LocationSource>,
+    dispatcher: Dispatcher,
+    store: Arc<dyn Store>,
+    metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(
+        auth: Authenticator,
+        locations: Arc<dyn LocationSource>,
+        dispatcher: Dispatcher,
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+    ) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                auth,
+                locations,
+                dispatcher,
+                store,
+                metrics,
+            }),
+        }
+    }
+
+    pub fn auth(&self) -> &Authenticator {
+        &self.inner.auth
+    }
+
+    pub fn locations(&self) -> &dyn LocationSource {
+        self.inner.locations.as_ref()
+    }
+
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.inner.dispatcher
+    }
+
+    /// The store, for reads of the pot read model and readiness.
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}

@@ -1,0 +1,12 @@
+//! Stock API domain core, wire contract, shard mapping and store backends.
+//!
+//! `domain` is pure (no I/O, no clock). `command` and `reply` are the wire contract between the HTTP
+//! tier and the worker tier. `store` holds the backend traits and the embedded in-memory backend.
+
+pub mod command;
+pub mod domain;
+pub mod encoding;
+pub mod metrics;
+pub mod reply;
+pub mod shard;
+pub mod store;

@@ -1,0 +1,254 @@
+//! The backend traits of the engine (streams, leases, fenced commits, replies, the read model)
+//! and their embedded in-memory implementation. The Redis implementation lives beside it.
+
+pub mod memory;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::command::{CommandEnvelope, CreditMove};
+use crate::domain::{HistoryRequest, PotChange, PotHistory, PotState, StoredPot};
+use crate::reply::{IdempotencyRecord, Reply};
+use crate::shard::ShardId;
+
+/// A failure of the store itself (unreachable, timed out, corrupt data).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store data invalid: {0}")]
+    Corrupt(String),
+}
+
+/// Why a commit wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// The lease no longer holds the committing worker's token (fencing).
+    #[error("lease lost: commit fenced off")]
+    Stale,
+    /// A command of the batch is past its deadline in store time.
+    #[error("a command of the batch is past its deadline")]
+    Expired,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Position of a command in its shard's stream. Ordered; `StreamId::ZERO` is before every entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct StreamId {
+    /// Store time in ms when the entry was appended.
+    pub ms: u64,
+    pub seq: u64,
+}
+
+impl StreamId {
+    pub const ZERO: StreamId = StreamId { ms: 0, seq: 0 };
+}
+
+impl std::fmt::Display for StreamId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.ms, self.seq)
+    }
+}
+
+impl std::str::FromStr for StreamId {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<StreamId, StoreError> {
+        let bad = || StoreError::Corrupt(format!("stream id {s:?}"));
+        let (ms, seq) = s.split_once('-').ok_or_else(bad)?;
+        Ok(StreamId {
+            ms: ms.parse().map_err(|_| bad())?,
+            seq: seq.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// Proof of shard ownership: `worker-id/epoch/nonce`. Every commit is fenced by it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseToken {
+    pub shard: ShardId,
+    pub worker: String,
+    pub epoch: u64,
+    pub nonce: String,
+}
+
+impl LeaseToken {
+    /// The value stored in the lease key.
+    pub fn value(&self) -> String {
+        format!("{}/{}/{}", self.worker, self.epoch, self.nonce)
+    }
+}
+
+/// One pot's change inside a commit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PotWrite {
+    pub location: String,
+    pub product: String,
+    pub change: PotChange,
+}
+
+/// One idempotency record written by a commit (created, or updated when a move's credit lands).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordWrite {
+    pub location: String,
+    pub request_id: String,
+    pub record: IdempotencyRecord,
+}
+
+/// Everything one batch of one shard changes, committed atomically and fenced by the lease.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ShardCommit {
+    pub shard: ShardId,
+    /// Stream position of the last command of the batch.
+    pub applied: StreamId,
+    /// The earliest deadline among the batch's client commands: the commit is refused with
+    /// [`CommitError::Expired`] if store time is past it.
+    pub min_deadline_ms: Option<u64>,
+    /// Pot changes in the order they were made (several per pot are possible).
+    pub pots: Vec<PotWrite>,
+    pub records: Vec<RecordWrite>,
+    /// Cross-shard credits to deliver (transactional outbox).
+    pub outbox_put: Vec<CreditMove>,
+    /// Move ids whose credit has been acknowledged.
+    pub outbox_remove: Vec<String>,
+    /// Move ids credited at this (destination) shard, for de-duplication.
+    pub credits_applied: Vec<String>,
+}
+
+impl ShardCommit {
+    /// An empty commit that only advances `applied`.
+    pub fn new(shard: ShardId, applied: StreamId) -> ShardCommit {
+        ShardCommit {
+            shard,
+            applied,
+            min_deadline_ms: None,
+            pots: Vec::new(),
+            records: Vec::new(),
+            outbox_put: Vec::new(),
+            outbox_remove: Vec::new(),
+            credits_applied: Vec::new(),
+        }
+    }
+}
+
+/// Identifies one pot for the read model.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PotRef {
+    pub location: String,
+    pub product: String,
+}
+
+/// What the HTTP tier learns about a write it stopped waiting for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Settled {
+    /// The deadline is past in store time and the write was not applied: it never will be.
+    NotApplied,
+    /// A record exists for the request: answer as a replay of it.
+    Recorded(IdempotencyRecord),
+    /// Store time has not yet passed the deadline; ask again shortly.
+    Pending,
+}
+
+/// Command streams, one per shard.
+#[async_trait]
+pub trait CommandLog: Send + Sync {
+    /// Appends a command to the shard's stream. The returned id's `ms` is store time.
+    async fn append(
+        &self,
+        shard: ShardId,
+        command: &CommandEnvelope,
+    ) -> Result<StreamId, StoreError>;
+    /// Store time now, in ms since the Unix epoch.
+    async fn now_ms(&self) -> Result<u64, StoreError>;
+    /// Up to `max` entries after `after`, waiting up to `block` for the first.
+    async fn read(
+        &self,
+        shard: ShardId,
+        after: StreamId,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<(StreamId, CommandEnvelope)>, StoreError>;
+}
+
+/// Shard leases with fencing epochs.
+#[async_trait]
+pub trait Leases: Send + Sync {
+    /// Takes the lease if it is free: increments the epoch and returns the new token.
+    async fn acquire(
+        &self,
+        shard: ShardId,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<Option<LeaseToken>, StoreError>;
+    /// Extends the lease if the token still holds it.
+    async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, StoreError>;
+    /// Deletes the lease if the token still holds it.
+    async fn release(&self, token: &LeaseToken) -> Result<bool, StoreError>;
+}
+
+/// The committed state of each shard: pots, events, checkpoints, idempotency records, outbox.
+#[async_trait]
+pub trait ShardState: Send + Sync {
+    /// The id of the last command whose effects are committed.
+    async fn applied(&self, shard: ShardId) -> Result<StreamId, StoreError>;
+    async fn load_pot(&self, shard: ShardId, pot: &PotRef) -> Result<StoredPot, StoreError>;
+    async fn load_history(
+        &self,
+        shard: ShardId,
+        pot: &PotRef,
+        request: &HistoryRequest,
+    ) -> Result<PotHistory, StoreError>;
+    async fn load_record(
+        &self,
+        shard: ShardId,
+        location: &str,
+        request_id: &str,
+    ) -> Result<Option<IdempotencyRecord>, StoreError>;
+    async fn credit_applied(&self, shard: ShardId, move_id: &str) -> Result<bool, StoreError>;
+    /// Credits committed at this shard as a move's source but not yet acknowledged.
+    async fn outbox(&self, shard: ShardId) -> Result<Vec<CreditMove>, StoreError>;
+    /// Commits atomically, fenced by `token`; records expire after `retention`.
+    async fn commit(
+        &self,
+        token: &LeaseToken,
+        commit: &ShardCommit,
+        retention: Duration,
+    ) -> Result<(), CommitError>;
+    /// For a write the HTTP tier stopped waiting for (see [`Settled`]).
+    async fn settle(
+        &self,
+        shard: ShardId,
+        location: &str,
+        request_id: &str,
+        deadline_ms: u64,
+    ) -> Result<Settled, StoreError>;
+}
+
+/// The read model: current pot states, read without a worker round trip.
+#[async_trait]
+pub trait ReadModel: Send + Sync {
+    /// States of the given pots, in order; a pot without events reads [`PotState::INITIAL`].
+    async fn read_pots(&self, pots: &[PotRef]) -> Result<Vec<PotState>, StoreError>;
+    /// Whether the store answers (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A reply address and the replies sent to it.
+pub struct ReplyWaiter {
+    pub address: String,
+    pub replies: tokio::sync::mpsc::Receiver<Reply>,
+}
+
+/// Reply channels between shard owners and the HTTP tier.
+#[async_trait]
+pub trait Replies: Send + Sync {
+    /// A fresh address; replies sent to it arrive on the waiter until it is dropped.
+    async fn open(&self) -> Result<ReplyWaiter, StoreError>;
+    /// Sends a reply; a reply to an address nobody waits on is dropped.
+    async fn send(&self, address: &str, reply: &Reply) -> Result<(), StoreError>;
+}
+
+/// Everything the engine needs from a backend.
+pub trait Store: CommandLog + Leases + ShardState + ReadModel + Replies {}
+impl<T: CommandLog + Leases + ShardState + ReadModel + Replies> Store for T {}
