@@ -18,6 +18,7 @@ use crate::core::{CoreSettings, ShardCore};
 use crate::lease::Lease;
 use crate::outbox::OutboxTracker;
 use crate::stats::{GaugeShare, Stats};
+use crate::stock_pot;
 
 /// First wait after a store failure; doubled on each further failure.
 const MIN_BACKOFF: Duration = Duration::from_millis(20);
@@ -151,6 +152,7 @@ impl ShardDriver {
                 Command::CreditMove(_) => "credit not sent; it will be re-sent",
                 _ => "cross-shard message not sent",
             };
+            let _span = stock_pot::send_span(self.shard(), envelope).entered();
             tracing::warn!(from = self.shard(), to = shard, %error, "{what}");
         }
     }

@@ -50,11 +50,12 @@ enum Running {
 
 impl Service {
     /// Starts the service with exactly these environment variables (`CONFIG.md`) and waits
-    /// until it listens. `label` names the log file of a binary.
+    /// until it listens. A binary's stdout and stderr go to `log` (see [`log_path`]), which is
+    /// left in place whether or not the start succeeds.
     pub async fn start(
         target: Target,
         vars: BTreeMap<String, String>,
-        label: &str,
+        log: &Path,
     ) -> anyhow::Result<Service> {
         let (addr, running) = match target {
             Target::InProcess => {
@@ -62,7 +63,7 @@ impl Service {
                 (addr, Running::InProcess(service))
             }
             Target::Binary => {
-                let (addr, process) = binary::Process::start(vars, &log_path(label)?).await?;
+                let (addr, process) = binary::Process::start(vars, log).await?;
                 (addr, Running::Binary(process))
             }
         };
@@ -72,14 +73,6 @@ impl Service {
     /// The bound public address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// The file holding the process's stdout and stderr (binary target only).
-    pub fn log_path(&self) -> Option<&Path> {
-        match &self.running {
-            Running::InProcess(_) => None,
-            Running::Binary(process) => Some(process.log_path()),
-        }
     }
 
     /// Stops the service and waits for it to end.
@@ -107,7 +100,8 @@ pub fn workspace_dir() -> PathBuf {
     manifest.parent().unwrap_or(manifest).to_path_buf()
 }
 
-fn log_path(label: &str) -> anyhow::Result<PathBuf> {
+/// A fresh log file path under `<target dir>/features-logs/`, named after `label`.
+pub fn log_path(label: &str) -> anyhow::Result<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let dir = target_dir().join("features-logs");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

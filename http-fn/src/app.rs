@@ -15,8 +15,8 @@ use tokio::net::TcpListener;
 use crate::auth::Authenticator;
 use crate::config::{Config, LocationSourceConfig, NodeRole};
 use crate::dispatch::Dispatcher;
-use crate::locations::LocationSource;
 use crate::locations::file::FileLocations;
+use crate::locations::{LocationApiClient, LocationSource};
 use crate::routes::router;
 use crate::state::AppState;
 
@@ -87,7 +87,7 @@ fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
     }
     let metrics = Metrics::new();
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
-    let locations = location_source(&config.locations)?;
+    let locations = location_source(config, &metrics)?;
     let auth = authenticator(config)?;
     let dispatcher = Dispatcher::new(store.clone(), config.shards, config.command_timeout);
     let worker = Worker::start(store.clone(), worker_settings(config), metrics.clone());
@@ -97,8 +97,10 @@ fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
     ))
 }
 
-fn location_source(config: &LocationSourceConfig) -> anyhow::Result<Arc<dyn LocationSource>> {
-    match config {
+/// The process's one location source: the Location API client (shared by every request, so its
+/// retries, circuit breaker and cache are per process) or the file-backed estate.
+fn location_source(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<dyn LocationSource>> {
+    match &config.locations {
         LocationSourceConfig::File { path } => {
             let source = FileLocations::open(path)
                 .with_context(|| format!("STOCK_LOCATIONS_FILE: cannot load {}", path.display()))?
@@ -108,9 +110,11 @@ fn location_source(config: &LocationSourceConfig) -> anyhow::Result<Arc<dyn Loca
         LocationSourceConfig::Embedded { json } => Ok(Arc::new(
             FileLocations::from_json(json).context("the built-in demo estate")?,
         )),
-        LocationSourceConfig::Api { .. } => anyhow::bail!(
-            "STOCK_LOCATION_API_URL: the Location API client is not available in this build; use STOCK_LOCATIONS_FILE"
-        ),
+        LocationSourceConfig::Api { base_url } => {
+            let client = LocationApiClient::new(base_url, &config.location_api, metrics.clone())
+                .context("STOCK_LOCATION_API_URL")?;
+            Ok(Arc::new(client))
+        }
     }
 }
 

@@ -43,7 +43,8 @@ impl Dispatcher {
         }
     }
 
-    /// Sends a client write to its shard and waits for the outcome.
+    /// Sends a client write to its shard and waits for the outcome. The command carries
+    /// `traceparent`, or else the current span's trace context.
     pub async fn execute(
         &self,
         command: Command,
@@ -58,7 +59,7 @@ impl Dispatcher {
         let envelope = CommandEnvelope {
             id: format!("{:032x}", rand::random::<u128>()),
             timeout_ms: Some(u64::try_from(self.command_timeout.as_millis()).unwrap_or(u64::MAX)),
-            traceparent,
+            traceparent: traceparent.or_else(crate::telemetry::current_traceparent),
             reply_to: Some(waiter.address.clone()),
             command,
         };

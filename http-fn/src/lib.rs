@@ -21,7 +21,7 @@ use crate::demo::{DEMO_AUDIENCE, DEMO_ISSUER, DemoKeys};
 /// Runs the service described by `config` until SIGINT or SIGTERM; with `lambda`, serves the
 /// router through the AWS Lambda runtime instead of a listener.
 pub async fn run(mut config: Config, lambda: bool) -> anyhow::Result<()> {
-    telemetry::init(config.log_format);
+    let _telemetry = telemetry::init(config.log_format);
     let demo = if config.demo {
         Some(DemoKeys::generate().context("--demo: key generation")?)
     } else {

@@ -4,9 +4,13 @@
 //! tier and the worker tier. `store` holds the backend traits and the embedded in-memory backend.
 
 pub mod command;
+pub mod config;
 pub mod domain;
 pub mod encoding;
 pub mod metrics;
 pub mod reply;
 pub mod shard;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod trace;

@@ -91,17 +91,15 @@ impl ShardDriver {
             applied: self.applied,
         };
         for (id, envelope) in rest {
+            let span = stock_pot::command_span(self.shard(), *id, envelope);
             // Past its deadline the HTTP tier has answered (or will answer) 503: never apply it.
             if envelope.deadline_ms(id.ms) < store_now {
-                stock_pot::log_expired(envelope);
-            } else {
-                let span = stock_pot::command_span(self.shard(), *id, envelope);
-                if !self.handle(*id, envelope).instrument(span).await? {
-                    if !self.core.has_pending() {
-                        return Err(CoreError::NotReady(Need::CommitFirst).into());
-                    }
-                    break;
+                span.in_scope(|| stock_pot::log_expired(envelope));
+            } else if !self.handle(*id, envelope).instrument(span).await? {
+                if !self.core.has_pending() {
+                    return Err(CoreError::NotReady(Need::CommitFirst).into());
                 }
+                break;
             }
             segment.consumed += 1;
             segment.applied = *id;

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 use super::{START_DEADLINE, STOP_DEADLINE, target_dir};
 
@@ -55,43 +56,57 @@ impl Process {
             .spawn()
             .with_context(|| format!("spawning {}", program.display()))?;
         let (found, address) = oneshot::channel();
+        let mut pumps = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(pump(stdout, log.clone(), "", Some(found)));
+            pumps.push(tokio::spawn(pump(stdout, log.clone(), "", Some(found))));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(pump(stderr, log, "[stderr] ", None));
+            pumps.push(tokio::spawn(pump(stderr, log, "[stderr] ", None)));
         }
-        let log_path = log_path.to_path_buf();
-        let addr = tokio::select! {
-            addr = address => addr.ok(),
-            status = child.wait() => {
-                let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-                return Err(anyhow!("http-fn exited ({status}) before listening:\n{}",
-                    tail(&log_path)).context(format!("log: {}", log_path.display())));
-            }
-            () = tokio::time::sleep(START_DEADLINE) => None,
+        // The sender is dropped when stdout closes, i.e. when the process is on its way out.
+        let addr = tokio::time::timeout(START_DEADLINE, address).await;
+        let process = Process {
+            child,
+            log_path: log_path.to_path_buf(),
         };
-        let process = Process { child, log_path };
         match addr {
-            Some(addr) => Ok((addr, process)),
-            None => {
+            Ok(Ok(addr)) => Ok((addr, process)),
+            Ok(Err(_)) => Err(process.exited_early(pumps).await),
+            Err(_) => {
                 let message = format!(
                     "http-fn logged no line with a top-level \"http_addr\" within {START_DEADLINE:?}; log: {}",
                     process.log_path.display()
                 );
                 let _ = process.stop().await;
-                bail!(message)
+                Err(anyhow!(message))
             }
         }
     }
 
-    /// The file holding the process's stdout and stderr.
-    pub(super) fn log_path(&self) -> &Path {
-        &self.log_path
+    /// Reaps a process that closed its output before listening and describes how it ended.
+    async fn exited_early(mut self, pumps: Vec<JoinHandle<()>>) -> anyhow::Error {
+        let status = match tokio::time::timeout(STOP_DEADLINE, self.child.wait()).await {
+            Ok(Ok(status)) => status.to_string(),
+            _ => "still running".to_owned(),
+        };
+        // The log is complete once both streams are drained.
+        for pump in pumps {
+            let _ = tokio::time::timeout(STOP_DEADLINE, pump).await;
+        }
+        let error = anyhow!(
+            "http-fn ended ({status}) before listening; log: {}\n{}",
+            self.log_path.display(),
+            tail(&self.log_path)
+        );
+        let _ = self.stop().await;
+        error
     }
 
     /// Kills the process and reaps it.
     pub(super) async fn stop(mut self) -> anyhow::Result<()> {
+        if self.child.try_wait().context("polling http-fn")?.is_some() {
+            return Ok(());
+        }
         self.child.start_kill().context("killing http-fn")?;
         tokio::time::timeout(STOP_DEADLINE, self.child.wait())
             .await

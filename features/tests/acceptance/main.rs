@@ -33,12 +33,16 @@ async fn main() -> anyhow::Result<()> {
             let name = scenario.name.clone();
             async move {
                 let Some(world) = world else { return };
-                match world.stop().await {
-                    Ok(Some(log)) if failed => {
-                        eprintln!("service log of {name:?}: {}", log.display())
+                if let Err(error) = world.stop().await {
+                    eprintln!("stopping the service of {name:?}: {error:#}");
+                }
+                // Only the logs of failed scenarios are worth keeping.
+                match world.service_log.take().filter(|log| log.exists()) {
+                    Some(log) if failed => eprintln!("service log of {name:?}: {}", log.display()),
+                    Some(log) => {
+                        let _ = std::fs::remove_file(log);
                     }
-                    Ok(_) => {}
-                    Err(error) => eprintln!("stopping the service of {name:?}: {error:#}"),
+                    None => {}
                 }
                 world.clean_up();
             }

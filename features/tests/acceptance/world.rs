@@ -151,6 +151,8 @@ pub(crate) struct StockWorld {
     /// The caller's credentials.
     pub(crate) credentials: Credentials,
     service: Option<Service>,
+    /// Where a binary service writes its output, once one was started.
+    pub(crate) service_log: Option<PathBuf>,
     dir: PathBuf,
     /// The scenario name, for log files.
     pub(crate) label: String,
@@ -164,6 +166,8 @@ pub(crate) struct StockWorld {
     pub(crate) noted: BTreeMap<String, f64>,
     /// Extra headers on every request sent as the caller.
     pub(crate) extra_headers: Vec<(String, String)>,
+    /// Status and body of each request of the latest burst of simultaneous requests.
+    pub(crate) burst: Vec<(u16, String)>,
 }
 
 impl StockWorld {
@@ -182,6 +186,7 @@ impl StockWorld {
                 prefix: "Bearer ".to_owned(),
             },
             service: None,
+            service_log: None,
             dir,
             label: String::new(),
             last: None,
@@ -190,6 +195,7 @@ impl StockWorld {
             next_id: 0,
             noted: BTreeMap::new(),
             extra_headers: Vec::new(),
+            burst: Vec::new(),
         })
     }
 
@@ -244,8 +250,10 @@ impl StockWorld {
             return Ok(service.addr());
         }
         self.write_estate(None)?;
+        let log = features::service::log_path(&self.label)?;
+        self.service_log = Some(log.clone());
         // Steps print only an error's outermost message, so the causes are folded into it.
-        let service = Service::start(suite()?.target, self.service_vars()?, &self.label)
+        let service = Service::start(suite()?.target, self.service_vars()?, &log)
             .await
             .map_err(|error| anyhow!("the service did not start: {error:#}"))?;
         let addr = service.addr();
@@ -253,14 +261,12 @@ impl StockWorld {
         Ok(addr)
     }
 
-    /// Stops the service, if it runs; returns its log file, if any.
-    pub(crate) async fn stop(&mut self) -> anyhow::Result<Option<PathBuf>> {
-        let Some(service) = self.service.take() else {
-            return Ok(None);
-        };
-        let log = service.log_path().map(PathBuf::from);
-        service.stop().await?;
-        Ok(log)
+    /// Stops the service, if it runs.
+    pub(crate) async fn stop(&mut self) -> anyhow::Result<()> {
+        match self.service.take() {
+            Some(service) => service.stop().await,
+            None => Ok(()),
+        }
     }
 
     /// Removes the scenario's scratch files.

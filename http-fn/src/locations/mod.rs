@@ -1,10 +1,15 @@
 //! Location sources: the hierarchy, existence and roles of locations (`spec/LOCATIONS.md`).
 
+mod breaker;
+mod cache;
+pub mod client;
 pub mod file;
+mod retry;
 mod tree;
 
 use serde_json::Value;
 
+pub use client::LocationApiClient;
 pub use file::FileLocations;
 
 /// The role that makes a location hold stock pots (exact, case-sensitive match).

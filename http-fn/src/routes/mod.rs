@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::state::AppState;
+use crate::telemetry;
 
 /// The one router served by the plain server and by Lambda.
 pub fn router(state: AppState) -> Router {
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             record_latency,
         ))
         .layer(CatchPanicLayer::custom(|_| internal_error()))
+        .layer(middleware::from_fn(telemetry::trace_request))
         .with_state(state)
 }
 
@@ -61,6 +63,7 @@ pub fn admin_router(state: AppState) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
+        .layer(middleware::from_fn(telemetry::trace_request))
         .with_state(state)
 }
 

@@ -214,10 +214,8 @@ impl Cursor<'_> {
         if self.eat(b':') {
             second = self.number(2, 59)?;
             if self.eat(b'.') {
+                // 0–9 fraction digits (spec/API.md §3.4): `10:00:00.` is `10:00:00`.
                 let (value, count) = self.digit_run(9);
-                if count == 0 {
-                    return None;
-                }
                 let scale = 10u64.pow(u32::try_from(9 - count).ok()?);
                 nanos = u32::try_from(value * scale).ok()?;
             }
@@ -372,7 +370,6 @@ mod tests {
             "2024-12-07 10:00:00",
             "",
             "2024-12-07T10",
-            "2024-12-07T10:00:00.",
             "2024-12-07T10:00:00.1234567890",
             "2024-12-07T10:00.5",
             "2024-12-07T1:00",
@@ -380,6 +377,14 @@ mod tests {
         ] {
             assert_eq!(LocalDateTime::parse(input), None, "{input}");
         }
+    }
+
+    #[test]
+    fn a_dot_without_fraction_digits_is_a_whole_second() {
+        assert_eq!(
+            LocalDateTime::parse("2024-12-07T10:00:00."),
+            LocalDateTime::parse("2024-12-07T10:00:00")
+        );
     }
 
     #[test]

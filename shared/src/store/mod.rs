@@ -2,6 +2,7 @@
 //! and their embedded in-memory implementation. The Redis implementation lives beside it.
 
 pub mod memory;
+pub mod redis;
 
 use std::time::Duration;
 

@@ -11,13 +11,13 @@ use crate::world::StockWorld;
 const RETAIL_ESTATE: &str = include_str!("../../fixtures/retail-estate.json");
 
 #[given("the retail estate")]
-fn retail_estate(world: &mut StockWorld) -> anyhow::Result<()> {
+async fn retail_estate(world: &mut StockWorld) -> anyhow::Result<()> {
     world.estate = Estate::from_json(RETAIL_ESTATE)?;
-    Ok(())
+    world.publish_estate().await
 }
 
 #[given("an estate of:")]
-fn estate_of(world: &mut StockWorld, step: &Step) -> anyhow::Result<()> {
+async fn estate_of(world: &mut StockWorld, step: &Step) -> anyhow::Result<()> {
     let table = step.table.as_ref().context("the step needs a table")?;
     let mut rows = table.rows.iter();
     let header: Vec<&str> = rows
@@ -32,7 +32,8 @@ fn estate_of(world: &mut StockWorld, step: &Step) -> anyhow::Result<()> {
     world.estate = Estate::from_rows(
         rows.map(|row| (row[0].as_str(), row[1].as_str(), parse_roles(&row[2]))),
     )?;
-    Ok(())
+    // A running service (started by an earlier step) is handed the new estate at once.
+    world.publish_estate().await
 }
 
 #[given(regex = r#"^the estate is reorganised so that "([^"]*)" comes under "([^"]*)"$"#)]

@@ -1,6 +1,7 @@
 //! Step definitions, one module per domain concept.
 
 mod auth;
+mod burst;
 mod estate;
 mod health;
 mod metrics;

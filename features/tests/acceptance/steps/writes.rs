@@ -6,11 +6,10 @@
 use anyhow::{Context, ensure};
 use cucumber::gherkin::Step;
 use cucumber::{given, when};
-use futures::future::join_all;
 use reqwest::Method;
 
 use super::{quoted, segment};
-use crate::world::{Request, StockWorld, suite};
+use crate::world::{Request, StockWorld};
 
 async fn must_succeed(world: &mut StockWorld, request: Request) -> anyhow::Result<()> {
     let answer = world.send_as_admin(request.clone()).await?;
@@ -84,7 +83,13 @@ async fn delivered_lines(
     must_succeed(world, request).await
 }
 
-fn sale(world: &mut StockWorld, at: &str, quantity: &str, product: &str, when: &str) -> Request {
+pub(super) fn sale(
+    world: &mut StockWorld,
+    at: &str,
+    quantity: &str,
+    product: &str,
+    when: &str,
+) -> Request {
     let body = format!(
         r#"{{"requestId":{},"quantity":{quantity},"soldAt":{}}}"#,
         quoted(&world.fresh_request_id()),
@@ -111,7 +116,7 @@ async fn sold(
     must_succeed(world, request).await
 }
 
-fn movement(
+pub(super) fn movement(
     world: &mut StockWorld,
     quantity: &str,
     product: &str,
@@ -167,68 +172,4 @@ async fn counted(
         segment(&product)
     );
     must_succeed(world, Request::json(Method::POST, path, body)).await
-}
-
-/// Sends all requests at once over fresh connections; every one must answer 201.
-async fn all_at_once(world: &mut StockWorld, requests: Vec<Request>) -> anyhow::Result<()> {
-    let addr = world.start().await?;
-    let token = features::token::TokenSpec::for_job("System Administrator").mint(&suite()?.keys)?;
-    let client = &suite()?.client;
-    let sends = requests.iter().map(|request| {
-        client
-            .post(format!("http://{addr}{}", request.path))
-            .header("Authorization", format!("Bearer {token}"))
-            .header("Content-Type", "application/json")
-            .body(request.body.clone().unwrap_or_default())
-            .send()
-    });
-    for (request, result) in requests.iter().zip(join_all(sends).await) {
-        let response = result?;
-        let status = response.status().as_u16();
-        let body = response.text().await?;
-        ensure!(status == 201, "{} answered {status} {body}", request.path);
-    }
-    Ok(())
-}
-
-#[when(regex = r#"^(\d+) sales of (\S+) "([^"]*)" at "([^"]*)" arrive at the same time$"#)]
-async fn simultaneous_sales(
-    world: &mut StockWorld,
-    count: usize,
-    quantity: String,
-    product: String,
-    at: String,
-) -> anyhow::Result<()> {
-    let requests: Vec<Request> = (0..count)
-        .map(|i| {
-            sale(
-                world,
-                &at,
-                &quantity,
-                &product,
-                &format!("2024-12-07T12:{:02}:00", i % 60),
-            )
-        })
-        .collect();
-    all_at_once(world, requests).await
-}
-
-#[when(
-    regex = r#"^ten times over, (\S+) "([^"]*)" moves from "([^"]*)" to "([^"]*)" while (\S+) moves back, all at the same time$"#
-)]
-async fn crossing_moves(
-    world: &mut StockWorld,
-    there: String,
-    product: String,
-    a: String,
-    b: String,
-    back: String,
-) -> anyhow::Result<()> {
-    let mut requests = Vec::new();
-    for round in 0..10 {
-        let when = format!("2024-12-07T13:{round:02}:00");
-        requests.push(movement(world, &there, &product, &a, &b, &when));
-        requests.push(movement(world, &back, &product, &b, &a, &when));
-    }
-    all_at_once(world, requests).await
 }

@@ -6,7 +6,7 @@ Feature: Endpoints and routing
     Given the retail estate
 
   @api-1
-  Scenario Outline: An unknown path is not found, with an empty body
+  Scenario Outline: An unknown path is not found, with an empty body <method> <path>
     When I send <method> <path>
     Then the response is 404 with an empty body
 
@@ -21,7 +21,7 @@ Feature: Endpoints and routing
       | GET    | /health                                     |
 
   @api-1
-  Scenario Outline: A known path with another method is not allowed, with an empty body
+  Scenario Outline: A known path with another method is not allowed, with an empty body: <method> <path>
     When I send <method> <path>
     Then the response is 405 with an empty body
 
@@ -72,7 +72,7 @@ Feature: Endpoints and routing
       """
 
   @api-1
-  Scenario Outline: Answers carry no caching, trace-context or authentication challenge headers
+  Scenario Outline: Answers carry no caching, trace-context or authentication challenge headers: <status>
     Given <who>
     When I send GET /locations/WH01/products/p1
     Then the response status is <status>

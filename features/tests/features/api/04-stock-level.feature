@@ -51,7 +51,7 @@ Feature: Reading a stock level, with or without everything below the location
       """
 
   @api-4
-  Scenario Outline: includeChildren is true only when absent or equal to "true" in any case
+  Scenario Outline: includeChildren is true only when absent or equal to "true" in any case: "<query>"
     Given "Central Store" received a delivery of 5 "p1" at "2024-12-07T08:00:00"
     When I send GET /locations/Central%20Store/products/p1<query>
     Then the response is 200 with a body like:

@@ -51,7 +51,7 @@ Feature: Recording a sale
     Then the response is 400 with body {"status":"LocationNotTracked"}
 
   @api-5
-  Scenario Outline: A sale's missing fields, bad date-time and bad body are the three 400 shapes
+  Scenario Outline: A sale's missing fields, bad date-time and bad body are the three 400 shapes: <answer>
     When I send POST /locations/Store-001/products/SKU1/sales with:
       """
       <body>

@@ -39,7 +39,7 @@ Feature: Recording a delivery
     Then the response is 201 with body {"requestId":"d1","locationId":"WH01","supplierId":"s1","supplierRef":"po-9","deliveredAt":"2024-12-26T15:35:00","products":[]}
 
   @api-6 @domain-5
-  Scenario Outline: A line quantity that is not positive is a bad request and nothing is recorded
+  Scenario Outline: A line quantity that is not positive is a bad request and nothing is recorded: <quantity>
     When I send POST /locations/WH01/deliveries with:
       """
       {"requestId":"d1","supplierId":"s1","supplierRef":"po-9","deliveredAt":"2024-12-26T15:35:00","products":[{"productId":"p1","quantity":10},{"productId":"p2","quantity":<quantity>}]}

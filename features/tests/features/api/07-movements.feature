@@ -21,7 +21,7 @@ Feature: Moving stock from one location to another
     And the stock of "product123" at "store3" is 50.5, last updated "2024-12-26T15:35:00"
 
   @api-7
-  Scenario Outline: A move to the very same location is a bad request
+  Scenario Outline: A move to the very same location is a bad request: <source>
     When I send POST /locations/<source>/product123/movements with:
       """
       {"requestId":"m1","destinationLocationId":"<destination>","quantity":1,"reason":"replenishment","movedAt":"2024-12-26T15:35:00"}
@@ -59,7 +59,7 @@ Feature: Moving stock from one location to another
     And the stock of "product123" at "warehouse1" is 100.0, last updated "2024-12-26T08:00:00"
 
   @api-7 @api-9
-  Scenario Outline: An untracked destination is always refused, never redirected
+  Scenario Outline: An untracked destination is always refused, never redirected: <destination>
     When I send POST /locations/warehouse1/product123/movements with:
       """
       {"requestId":"m1","destinationLocationId":"<destination>","quantity":1,"reason":"replenishment","movedAt":"2024-12-26T15:35:00"}
@@ -94,7 +94,7 @@ Feature: Moving stock from one location to another
     And the stock of "product123" at "store3" has never been updated
 
   @api-7
-  Scenario Outline: A move's missing fields, bad date-time and bad body are the three 400 shapes
+  Scenario Outline: A move's missing fields, bad date-time and bad body are the three 400 shapes: <answer>
     When I send POST /locations/warehouse1/product123/movements with:
       """
       <body>

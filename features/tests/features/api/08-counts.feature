@@ -19,7 +19,7 @@ Feature: Counting stock (admin override)
     And the stock of "SKU12345" at "WH01" is 100.0, last updated "2024-12-11T09:16:29.577617"
 
   @api-8 @api-9 @domain-7
-  Scenario Outline: A count needs an existing location, not a tracked one, and is never redirected
+  Scenario Outline: A count needs an existing location, not a tracked one, and is never redirected: <decoded>
     When I send POST /locations/<location>/products/SKU1/counts with:
       """
       {"requestId":"c1","reason":"AdminOverride","quantity":7,"countedAt":"2024-12-11T09:00:00"}
@@ -42,7 +42,7 @@ Feature: Counting stock (admin override)
     Then the response is 404 with body {"status":"LocationNotFound"}
 
   @api-8
-  Scenario Outline: A count's missing fields, bad date-time and bad body are the three 400 shapes
+  Scenario Outline: A count's missing fields, bad date-time and bad body are the three 400 shapes: <answer>
     When I send POST /locations/WH01/products/SKU1/counts with:
       """
       <body>

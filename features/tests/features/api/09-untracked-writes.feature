@@ -5,7 +5,7 @@ Feature: Writes at untracked locations are redirected to the nearest tracked anc
     And "warehouse1" received a delivery of 10 "product123" at "2024-12-26T08:00:00"
 
   @api-9
-  Scenario Outline: The documented redirects
+  Scenario Outline: The documented redirects: <request>
     When I send POST <request> with:
       """
       <body>
@@ -54,7 +54,7 @@ Feature: Writes at untracked locations are redirected to the nearest tracked anc
     And the response has the header "Location" with value "/locations/Shop/products/p1/sales"
 
   @api-9 @domain-4
-  Scenario Outline: Tracking needs the exact role TrackedInventoryLocation
+  Scenario Outline: Tracking needs the exact role TrackedInventoryLocation: <roles>
     Given an estate of:
       | location | parent | roles                    |
       | Shop     |        | Shop, TrackedInventoryLocation |
@@ -75,7 +75,7 @@ Feature: Writes at untracked locations are redirected to the nearest tracked anc
       | Till                                                       | 303    |
 
   @api-9
-  Scenario Outline: Without a tracked ancestor the write is refused
+  Scenario Outline: Without a tracked ancestor the write is refused: <request>
     When I send POST <request> with:
       """
       <body>

@@ -4,7 +4,7 @@ Feature: Health probes
     Given the retail estate
 
   @api-10
-  Scenario Outline: Liveness and start-up probes are always up, with no checks
+  Scenario Outline: Liveness and start-up probes are always up, with no checks: <probe>
     When I send GET <probe>
     Then the response is 200 with body {"status":"UP","checks":[]}
     And the response content type is "application/json"
@@ -21,7 +21,7 @@ Feature: Health probes
     And the response content type is "application/json"
 
   @api-10 @auth-1
-  Scenario Outline: Probes need no authentication, whatever the Authorization header says
+  Scenario Outline: Probes need no authentication, whatever the Authorization header says: <probe>
     Given <credentials>
     When I send GET <probe>
     Then the response status is 200

@@ -4,7 +4,7 @@ Feature: Which endpoints are protected
     Given the retail estate
 
   @auth-1
-  Scenario Outline: Every stock endpoint needs a bearer token
+  Scenario Outline: Every stock endpoint needs a bearer token: <request>
     Given I send no Authorization header
     When I <request> at "WH01"
     Then the response is 401 with body {"status":"Unauthorized"}
@@ -18,7 +18,7 @@ Feature: Which endpoints are protected
       | count stock       |
 
   @auth-1 @api-10 @api-11
-  Scenario Outline: Probes and metrics are public
+  Scenario Outline: Probes and metrics are public: <path>
     Given I send no Authorization header
     When I send GET <path>
     Then the response status is 200

@@ -42,7 +42,7 @@ Feature: What each job may do
       | System administrator   | move stock        | 403    |
 
   @auth-4 @auth-2
-  Scenario Outline: A job name that is not a string is no job at all
+  Scenario Outline: A job name that is not a string is no job at all: <job>
     Given I am a Warehouse Manager
     And my token's "job" claim is <job>
     When I send GET /locations/WH01/products/p1

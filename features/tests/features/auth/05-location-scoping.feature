@@ -30,7 +30,7 @@ Feature: Tokens scoped to locations
     Then the response is 403 with body {"status":"PermissionDenied"}
 
   @auth-5
-  Scenario Outline: No token, a malformed one or one expired an hour ago cannot read
+  Scenario Outline: No token, a malformed one or one expired an hour ago cannot read: <token>
     Given I am a Regional Stock Auditor
     And <token>
     When I read the stock at "DC01"

@@ -69,7 +69,7 @@ Feature: The five events and their effect on a pot
     And the total of "p1" at "London" is 6.5
 
   @domain-2
-  Scenario Outline: Zero quantities are accepted everywhere but delivery lines
+  Scenario Outline: Zero quantities are accepted everywhere but delivery lines: <path>
     Given "WH01" received a delivery of 10 "p1" at "2024-12-07T08:00:00"
     When I send POST <path> with:
       """

@@ -5,7 +5,7 @@ Feature: Idempotency: one request id identifies one client request at one locati
     And "WH01" received a delivery of 100 "p1" at "2024-12-07T08:00:00"
 
   @domain-8
-  Scenario Outline: Replaying a write answers the original success byte for byte and changes nothing
+  Scenario Outline: Replaying a write answers the original success byte for byte and changes nothing: <path>
     When I send POST <path> with:
       """
       <body>
@@ -23,7 +23,7 @@ Feature: Idempotency: one request id identifies one client request at one locati
       | /locations/WH01/products/p1/counts       | {"requestId":"c1","reason":"AdminOverride","quantity":7,"countedAt":"2024-12-07T09:00:00"}                              | WH01      | 7.0      |
 
   @domain-8
-  Scenario Outline: Equal content in another spelling is the same request
+  Scenario Outline: Equal content in another spelling is the same request: <quantity> <soldAt>
     When I send POST /locations/Store-001/products/p1/sales with:
       """
       {"requestId":"r1","quantity":5,"soldAt":"2024-12-07T10:00:00Z"}
@@ -57,7 +57,7 @@ Feature: Idempotency: one request id identifies one client request at one locati
     And the stock of "p1" at "WH01" is 99.0
 
   @domain-8
-  Scenario Outline: Reusing a sale's request id with other content is a mismatch
+  Scenario Outline: Reusing a sale's request id with other content is a mismatch: <changed>
     When I send POST /locations/Store-001/products/p1/sales with:
       """
       {"requestId":"r1","quantity":5,"soldAt":"2024-12-07T10:00:00"}
@@ -81,7 +81,7 @@ Feature: Idempotency: one request id identifies one client request at one locati
       | operation | /locations/Store-001/p1/movements          | {"requestId":"r1","destinationLocationId":"WH02","quantity":0,"reason":"replenishment","movedAt":"2024-12-07T10:00:00"} |
 
   @domain-8
-  Scenario Outline: Reusing a count's request id with other content is a mismatch
+  Scenario Outline: Reusing a count's request id with other content is a mismatch: <changed>
     When I send POST /locations/WH01/products/p1/counts with:
       """
       {"requestId":"c1","reason":"AdminOverride","quantity":50,"countedAt":"2024-12-07T10:00:00"}
@@ -101,7 +101,7 @@ Feature: Idempotency: one request id identifies one client request at one locati
       | countedAt | p1      | 50       | 2024-12-07T10:00:01 |
 
   @domain-8
-  Scenario Outline: Reusing a delivery's request id with other content is a mismatch
+  Scenario Outline: Reusing a delivery's request id with other content is a mismatch: <changed>
     When I send POST /locations/WH01/deliveries with:
       """
       {"requestId":"d1","supplierId":"s1","supplierRef":"po-1","deliveredAt":"2024-12-07T09:00:00","products":[{"productId":"p1","quantity":5},{"productId":"p2","quantity":3}]}
@@ -129,7 +129,7 @@ Feature: Idempotency: one request id identifies one client request at one locati
       | no lines      | {"requestId":"d1","supplierId":"s1","supplierRef":"po-1","deliveredAt":"2024-12-07T09:00:00","products":[]} |
 
   @domain-8
-  Scenario Outline: Reusing a move's request id with other content is a mismatch
+  Scenario Outline: Reusing a move's request id with other content is a mismatch: <changed>
     When I send POST /locations/WH01/p1/movements with:
       """
       {"requestId":"m1","destinationLocationId":"WH02","quantity":10,"reason":"replenishment","movedAt":"2024-12-07T09:00:00"}

@@ -5,7 +5,7 @@ Feature: Failures never leave a partial write
     And "WH01" received a delivery of 20 "p1" at "2024-12-07T08:00:00"
 
   @domain-9
-  Scenario Outline: A refused write changes no pot
+  Scenario Outline: A refused write changes no pot: <status> <body>
     When I send POST <path> with:
       """
       <body>

@@ -38,3 +38,18 @@ Feature: Concurrency guarantees
     And I send GET /locations/DC01/products/p1
     Then the response is 200, byte for byte the first answer
     And the stock of "p1" at "WH01" is 5.0, last updated "2024-12-07T09:00:00"
+
+  @domain-10 @domain-6
+  Scenario: Simultaneous moves from one source never take more than it holds
+    Given "WH01" received a delivery of 10 "p1" at "2024-12-07T08:00:00"
+    When 20 moves of 1 "p1" from "WH01" to "WH02" arrive at the same time
+    Then 10 of them were accepted and 10 refused with body {"status":"InsufficientStock"}
+    And the stock of "p1" at "WH01" is 0.0
+    And the stock of "p1" at "WH02" is 10.0
+
+  @domain-10 @domain-8
+  Scenario: The same request arriving several times at once is applied once
+    Given "Store-001" received a delivery of 10 "p1" at "2024-12-07T08:00:00"
+    When the same sale of 2 "p1" at "Store-001" arrives 10 times at the same time
+    Then all of them were accepted with the same body
+    And the stock of "p1" at "Store-001" is 8.0

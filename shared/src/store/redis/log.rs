@@ -1,0 +1,126 @@
+//! Command streams and shard leases over Redis: `XADD`/`XREAD` and the lease scripts.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::streams::StreamReadReply;
+
+use super::{RedisStore, keys, millis, scripts};
+use crate::command::CommandEnvelope;
+use crate::shard::ShardId;
+use crate::store::{CommandLog, LeaseToken, Leases, StoreError, StreamId};
+
+/// Entries of an `XREAD` answer with their commands.
+fn stream_entries(
+    reply: Option<StreamReadReply>,
+) -> Result<Vec<(StreamId, CommandEnvelope)>, StoreError> {
+    let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
+    entries
+        .map(|entry| {
+            let id: StreamId = entry.id.parse()?;
+            let json: String = entry
+                .get("c")
+                .ok_or_else(|| StoreError::Corrupt(format!("stream entry {id} has no command")))?;
+            let command = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("stream entry {id}: {e}")))?;
+            Ok((id, command))
+        })
+        .collect()
+}
+
+#[async_trait]
+impl CommandLog for RedisStore {
+    async fn append(
+        &self,
+        shard: ShardId,
+        command: &CommandEnvelope,
+    ) -> Result<StreamId, StoreError> {
+        let json = serde_json::to_string(command)
+            .map_err(|e| StoreError::Corrupt(format!("command: {e}")))?;
+        let mut add = redis::cmd("XADD");
+        add.arg(keys::commands(shard)).arg("*").arg("c").arg(json);
+        self.query::<String>("append", &add).await?.parse()
+    }
+
+    async fn now_ms(&self) -> Result<u64, StoreError> {
+        let (secs, micros): (u64, u64) = self.query("time", &redis::cmd("TIME")).await?;
+        Ok(secs.saturating_mul(1000).saturating_add(micros / 1000))
+    }
+
+    async fn read(
+        &self,
+        shard: ShardId,
+        after: StreamId,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<(StreamId, CommandEnvelope)>, StoreError> {
+        let mut read = redis::cmd("XREAD");
+        read.arg("COUNT").arg(max.max(1));
+        if !block.is_zero() {
+            // `BLOCK 0` would wait forever: the shortest real wait is 1 ms.
+            read.arg("BLOCK").arg(millis(block).max(1));
+        }
+        read.arg("STREAMS")
+            .arg(keys::commands(shard))
+            .arg(after.to_string());
+        let reply = if block.is_zero() {
+            self.query("read", &read).await?
+        } else {
+            let limit = block + self.options.response_timeout;
+            self.blocking.query("read", &read, limit).await?
+        };
+        stream_entries(reply)
+    }
+}
+
+#[async_trait]
+impl Leases for RedisStore {
+    async fn acquire(
+        &self,
+        shard: ShardId,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<Option<LeaseToken>, StoreError> {
+        let nonce = format!("{:016x}", rand::random::<u64>());
+        let mut conn = self.conn.clone();
+        let mut invocation = scripts::ACQUIRE.prepare_invoke();
+        invocation
+            .key(keys::lease(shard))
+            .key(keys::epoch(shard))
+            .arg(worker)
+            .arg(&nonce)
+            .arg(millis(ttl).max(1));
+        let epoch: Option<u64> = self
+            .run("acquire", invocation.invoke_async(&mut conn))
+            .await?;
+        Ok(epoch.map(|epoch| LeaseToken {
+            shard,
+            worker: worker.to_owned(),
+            epoch,
+            nonce,
+        }))
+    }
+
+    async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = scripts::RENEW.prepare_invoke();
+        invocation
+            .key(keys::lease(token.shard))
+            .arg(token.value())
+            .arg(millis(ttl).max(1));
+        let renewed: i64 = self
+            .run("renew", invocation.invoke_async(&mut conn))
+            .await?;
+        Ok(renewed == 1)
+    }
+
+    async fn release(&self, token: &LeaseToken) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let mut invocation = scripts::RELEASE.prepare_invoke();
+        invocation.key(keys::lease(token.shard)).arg(token.value());
+        let released: i64 = self
+            .run("release", invocation.invoke_async(&mut conn))
+            .await?;
+        Ok(released == 1)
+    }
+}

@@ -1,0 +1,269 @@
+//! The Redis backend: the engine's store traits over Redis (or a Redis Cluster: every key a
+//! script touches carries its shard's hash tag). Key layout in [`keys`], scripts in `lua/`.
+//!
+//! Ordinary commands share one multiplexed connection that reconnects by itself and answers
+//! within a response timeout, so a dead Redis fails fast with [`StoreError::Unavailable`].
+//! Blocking reads use dedicated connections (`blocking`).
+
+mod blocking;
+mod codec;
+pub mod keys;
+mod log;
+mod replies;
+mod scripts;
+mod state;
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, Cmd, FromRedisValue, RedisError, RedisResult};
+
+use super::{PotRef, ReadModel, Replies, ReplyWaiter, StoreError};
+use crate::domain::PotState;
+use crate::reply::Reply;
+use crate::shard::{ShardId, shard_of};
+use blocking::BlockingPool;
+pub use replies::ReplyChannelKind;
+use replies::ReplyHub;
+
+/// Tuning of the Redis backend; the defaults suit production.
+#[derive(Clone, Debug)]
+pub struct RedisOptions {
+    /// How long an ordinary command may take before it fails as unavailable.
+    pub response_timeout: Duration,
+    /// Most connections held for blocking reads at once: one per blocked shard reader or
+    /// per-request reply waiter.
+    pub blocking_connections: usize,
+    /// Expiry of a reply stream or reply list after its last reply.
+    pub reply_ttl: Duration,
+    /// Approximate cap on entries kept in one instance's reply stream.
+    pub reply_stream_max_len: usize,
+}
+
+impl Default for RedisOptions {
+    fn default() -> RedisOptions {
+        RedisOptions {
+            response_timeout: Duration::from_secs(2),
+            blocking_connections: 512,
+            reply_ttl: Duration::from_secs(60),
+            reply_stream_max_len: 100_000,
+        }
+    }
+}
+
+/// The engine's [`Store`](super::Store) over Redis.
+pub struct RedisStore {
+    client: Client,
+    conn: ConnectionManager,
+    blocking: BlockingPool,
+    shards: u32,
+    reply_channel: ReplyChannelKind,
+    replies: ReplyHub,
+    options: RedisOptions,
+}
+
+impl RedisStore {
+    /// Connects with the default [`RedisOptions`]; see [`RedisStore::connect_with`].
+    pub async fn connect(
+        url: &str,
+        shards: u32,
+        reply_channel: ReplyChannelKind,
+    ) -> Result<RedisStore, StoreError> {
+        RedisStore::connect_with(url, shards, reply_channel, RedisOptions::default()).await
+    }
+
+    /// Connects to `url` (`redis://` or `rediss://`), records `shards` as the dataset's
+    /// `STOCK_SHARDS` if it is the first node, and refuses a dataset recorded with another value.
+    pub async fn connect_with(
+        url: &str,
+        shards: u32,
+        reply_channel: ReplyChannelKind,
+        options: RedisOptions,
+    ) -> Result<RedisStore, StoreError> {
+        if shards == 0 {
+            return Err(StoreError::Corrupt(
+                "STOCK_SHARDS must be at least 1".into(),
+            ));
+        }
+        if url.starts_with("rediss:") {
+            // rustls needs a process-wide provider when several are compiled in; one already
+            // installed by the application wins.
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        }
+        let client = Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.response_timeout))
+            .set_connection_timeout(Some(options.response_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let connecting = ConnectionManager::new_with_config(client.clone(), config);
+        let conn = run(options.response_timeout * 4, "connect", connecting).await?;
+        let blocking = BlockingPool::new(
+            client.get_connection_info().clone(),
+            options.blocking_connections,
+            options.response_timeout,
+        )?;
+        let store = RedisStore {
+            client,
+            conn,
+            blocking,
+            shards,
+            reply_channel,
+            replies: ReplyHub::new(),
+            options,
+        };
+        store.check_shards().await?;
+        for script in scripts::all() {
+            let mut conn = store.conn.clone();
+            store
+                .run("load script", script.load_async(&mut conn))
+                .await?;
+        }
+        tracing::info!(shards, %reply_channel, "store backend: Redis");
+        Ok(store)
+    }
+
+    /// The shard count this store was opened with.
+    pub fn shards(&self) -> u32 {
+        self.shards
+    }
+
+    /// Records `STOCK_SHARDS` and the schema on first use; refuses a dataset made with others.
+    async fn check_shards(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .cmd("HSETNX")
+            .arg(keys::META)
+            .arg("shards")
+            .arg(self.shards)
+            .ignore()
+            .cmd("HSETNX")
+            .arg(keys::META)
+            .arg("schema")
+            .arg(keys::SCHEMA)
+            .ignore()
+            .cmd("HMGET")
+            .arg(keys::META)
+            .arg("shards")
+            .arg("schema");
+        let ((recorded, schema),): ((Option<String>, Option<String>),) = self
+            .run("check STOCK_SHARDS", pipe.query_async(&mut conn))
+            .await?;
+        let recorded = recorded.unwrap_or_default();
+        if recorded != self.shards.to_string() {
+            return Err(StoreError::Corrupt(format!(
+                "STOCK_SHARDS is {} but this Redis dataset was created with STOCK_SHARDS={recorded}; \
+                 the shard count cannot change for the life of a dataset",
+                self.shards
+            )));
+        }
+        let schema = schema.unwrap_or_default();
+        if schema != keys::SCHEMA {
+            return Err(StoreError::Corrupt(format!(
+                "Redis dataset schema {schema:?} is not the supported schema {:?}",
+                keys::SCHEMA
+            )));
+        }
+        Ok(())
+    }
+
+    /// Runs an ordinary command within the response timeout.
+    async fn run<T>(
+        &self,
+        what: &str,
+        command: impl Future<Output = RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        run(self.options.response_timeout, what, command).await
+    }
+
+    /// Runs one ordinary command on the shared connection within the response timeout.
+    async fn query<T: FromRedisValue>(&self, what: &str, cmd: &Cmd) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        self.run(what, cmd.query_async(&mut conn)).await
+    }
+
+    /// The shard that holds a pot, by its location.
+    fn shard_of(&self, location: &str) -> ShardId {
+        shard_of(location, self.shards)
+    }
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("shards", &self.shards)
+            .field("reply_channel", &self.reply_channel)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn run<T>(
+    limit: Duration,
+    what: &str,
+    command: impl Future<Output = RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, command).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(unavailable(what, &e)),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "{what}: no answer from Redis within {limit:?}"
+        ))),
+    }
+}
+
+/// Maps a Redis error: answers that do not parse as expected are corrupt data; everything else
+/// (connection, timeout, server busy or loading) is unavailability.
+fn unavailable(what: &str, e: &RedisError) -> StoreError {
+    match e.kind() {
+        redis::ErrorKind::Parse | redis::ErrorKind::UnexpectedReturnType => {
+            StoreError::Corrupt(format!("{what}: {e}"))
+        }
+        _ if e.code() == Some("WRONGTYPE") => StoreError::Corrupt(format!("{what}: {e}")),
+        _ => StoreError::Unavailable(format!("{what}: {e}")),
+    }
+}
+
+pub(super) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[async_trait]
+impl ReadModel for RedisStore {
+    async fn read_pots(&self, pots: &[PotRef]) -> Result<Vec<PotState>, StoreError> {
+        if pots.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for pot in pots {
+            let shard = self.shard_of(&pot.location);
+            pipe.cmd("HMGET")
+                .arg(keys::pot(shard, &pot.location, &pot.product))
+                .arg(&codec::STATE_FIELDS[..]);
+        }
+        let mut conn = self.conn.clone();
+        let rows: Vec<Vec<Option<String>>> =
+            self.run("read pots", pipe.query_async(&mut conn)).await?;
+        rows.iter().map(|fields| codec::pot_state(fields)).collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query::<String>("ping", &redis::cmd("PING"))
+            .await
+            .map(drop)
+    }
+}
+
+#[async_trait]
+impl Replies for RedisStore {
+    async fn open(&self) -> Result<ReplyWaiter, StoreError> {
+        Ok(self.open_waiter())
+    }
+
+    async fn send(&self, address: &str, reply: &Reply) -> Result<(), StoreError> {
+        self.send_reply(address, reply).await
+    }
+}
