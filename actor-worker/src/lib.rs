@@ -3,6 +3,7 @@
 //! `core` is pure (commands and time in, commits and effects out); `driver` is the only loop that
 //! awaits; `worker` claims shards and runs one driver per owned shard.
 
+pub mod admin;
 pub mod core;
 mod driver;
 mod lease;
@@ -13,3 +14,67 @@ mod stock_pot;
 mod worker;
 
 pub use worker::{Worker, WorkerHandle, WorkerSettings};
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use shared::config::Config;
+use shared::metrics::Metrics;
+use shared::store::redis::RedisStore;
+use tokio::net::TcpListener;
+
+/// Runs an actor node (`NODE_ROLE=actor`) until SIGINT or SIGTERM: the worker over Redis and the
+/// admin listener (`STOCK_ADMIN_ADDR`) with the health probes and `/metrics`. On the signal the
+/// admin listener stops, in-flight batches are committed and leases released.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let _telemetry = shared::telemetry::init(config.log_format);
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), role = %config.role, worker = %config.worker_id, "starting");
+    let url = config
+        .redis_url
+        .as_deref()
+        .context("STOCK_REDIS_URL: required for NODE_ROLE=actor")?;
+    let store = RedisStore::connect(url, config.shards, config.reply_channel)
+        .await
+        .context("STOCK_REDIS_URL")?;
+    let store: Arc<dyn shared::store::Store> = Arc::new(store);
+    let metrics = Metrics::new();
+    let listener = TcpListener::bind(config.admin_addr)
+        .await
+        .with_context(|| format!("STOCK_ADMIN_ADDR: cannot listen on {}", config.admin_addr))?;
+    let addr = listener
+        .local_addr()
+        .context("STOCK_ADMIN_ADDR: no local address")?;
+    let worker = Worker::start(
+        store.clone(),
+        WorkerSettings::from_config(&config),
+        metrics.clone(),
+    );
+    tracing::info!(admin_addr = %addr, "listening");
+    let router = admin::admin_router(admin::AdminState { store, metrics });
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    worker.shutdown().await;
+    served.context("serving the admin listener")
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,15 +1,19 @@
-//! The `actor-worker` binary: hosts the stock pots of the shards it leases (`NODE_ROLE=actor`).
+//! `actor-worker`: the Stock API worker tier (`NODE_ROLE=actor`): claims location shards by lease
+//! in Redis and hosts their stock pots; `/health/*` and `/metrics` on `STOCK_ADMIN_ADDR`.
 
-use std::process::ExitCode;
+use shared::config::{Binary, Config};
 
-fn main() -> ExitCode {
-    let role = std::env::var("NODE_ROLE").unwrap_or_else(|_| "actor".to_owned());
-    if !role.eq_ignore_ascii_case("actor") {
-        eprintln!("NODE_ROLE: the actor-worker binary runs only the actor role (got {role:?})");
-        return ExitCode::from(2);
+#[tokio::main]
+async fn main() {
+    let config = match Config::from_vars(std::env::vars(), Binary::ActorWorker, false) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(error) = actor_worker::run(config).await {
+        eprintln!("{error:#}");
+        std::process::exit(1);
     }
-    eprintln!(
-        "STOCK_REDIS_URL: the actor role needs the Redis backend (not available in this build)"
-    );
-    ExitCode::from(2)
 }

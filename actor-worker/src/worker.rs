@@ -31,6 +31,21 @@ pub struct WorkerSettings {
     pub batch_max: usize,
 }
 
+impl WorkerSettings {
+    /// The settings of `config` (`STOCK_WORKER_ID`, `STOCK_SHARDS`, `STOCK_LEASE_TTL`, …).
+    pub fn from_config(config: &shared::config::Config) -> WorkerSettings {
+        WorkerSettings {
+            worker_id: config.worker_id.clone(),
+            shards: config.shards,
+            lease_ttl: config.lease_ttl,
+            pot_unload_after: config.pot_unload_after,
+            pot_unload_check_interval: config.pot_unload_check_interval,
+            idempotency_retention: config.idempotency_retention,
+            batch_max: 256,
+        }
+    }
+}
+
 /// The worker tier of one process.
 pub struct Worker;
 

@@ -10,6 +10,7 @@ use anyhow::Context;
 use shared::metrics::Metrics;
 use shared::store::Store;
 use shared::store::memory::MemoryStore;
+use shared::store::redis::RedisStore;
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
@@ -31,7 +32,7 @@ pub struct Application {
 impl Application {
     /// Binds the listener and wires the backends described by `config`.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let (state, worker) = wire(&config)?;
+        let (state, worker) = wire(&config).await?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("STOCK_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
@@ -70,7 +71,7 @@ impl Application {
 
 /// Serves the router through the AWS Lambda runtime (`AWS_LAMBDA_RUNTIME_API` is set).
 pub async fn run_lambda(config: Config) -> anyhow::Result<()> {
-    let (state, worker) = wire(&config)?;
+    let (state, worker) = wire(&config).await?;
     let served = lambda_http::run(router(state)).await;
     if let Some(worker) = worker {
         worker.shutdown().await;
@@ -78,23 +79,40 @@ pub async fn run_lambda(config: Config) -> anyhow::Result<()> {
     served.map_err(|error| anyhow::anyhow!("Lambda runtime: {error}"))
 }
 
-/// The request handlers' state and, for `NODE_ROLE=both`, the embedded worker tier.
-fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
-    if config.role != NodeRole::Both || config.redis_url.is_some() {
-        anyhow::bail!(
-            "STOCK_REDIS_URL: the Redis backend (NODE_ROLE=http/actor) is not available in this build"
-        );
+/// The request handlers' state and, for `NODE_ROLE=both`, the worker tier in the same process.
+async fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
+    if config.role == NodeRole::Actor {
+        anyhow::bail!("NODE_ROLE: actor nodes run the actor-worker binary");
     }
     let metrics = Metrics::new();
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let store = store(config).await?;
     let locations = location_source(config, &metrics)?;
     let auth = authenticator(config)?;
     let dispatcher = Dispatcher::new(store.clone(), config.shards, config.command_timeout);
-    let worker = Worker::start(store.clone(), worker_settings(config), metrics.clone());
+    let worker = (config.role == NodeRole::Both).then(|| {
+        Worker::start(
+            store.clone(),
+            WorkerSettings::from_config(config),
+            metrics.clone(),
+        )
+    });
     Ok((
         AppState::new(auth, locations, dispatcher, store, metrics),
-        Some(worker),
+        worker,
     ))
+}
+
+/// Redis when `STOCK_REDIS_URL` is set, else the embedded in-memory store (`both` only).
+pub async fn store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    match &config.redis_url {
+        Some(url) => {
+            let store = RedisStore::connect(url, config.shards, config.reply_channel)
+                .await
+                .context("STOCK_REDIS_URL")?;
+            Ok(Arc::new(store))
+        }
+        None => Ok(Arc::new(MemoryStore::new())),
+    }
 }
 
 /// The process's one location source: the Location API client (shared by every request, so its
@@ -110,6 +128,9 @@ fn location_source(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<dyn
         LocationSourceConfig::Embedded { json } => Ok(Arc::new(
             FileLocations::from_json(json).context("the built-in demo estate")?,
         )),
+        LocationSourceConfig::Unused => {
+            anyhow::bail!("STOCK_LOCATION_API_URL: required (or STOCK_LOCATIONS_FILE)")
+        }
         LocationSourceConfig::Api { base_url } => {
             let client = LocationApiClient::new(base_url, &config.location_api, metrics.clone())
                 .context("STOCK_LOCATION_API_URL")?;
@@ -129,16 +150,4 @@ fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
         jwt.audience.clone(),
     )
     .context("STOCK_JWT_PUBLIC_KEY_FILE: not an RSA public key")
-}
-
-fn worker_settings(config: &Config) -> WorkerSettings {
-    WorkerSettings {
-        worker_id: config.worker_id.clone(),
-        shards: config.shards,
-        lease_ttl: config.lease_ttl,
-        pot_unload_after: config.pot_unload_after,
-        pot_unload_check_interval: config.pot_unload_check_interval,
-        idempotency_retention: config.idempotency_retention,
-        batch_max: 256,
-    }
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::store::redis::ReplyChannelKind;
+
 /// Where the demo estate lives, relative to the repository root (the usual current directory).
 pub const DEMO_LOCATIONS_PATH: &str = "infra/demo/locations.json";
 
@@ -90,6 +92,8 @@ pub enum LocationSourceConfig {
         /// The JSON hierarchy ([`DEMO_LOCATIONS`]).
         json: &'static str,
     },
+    /// An actor node: workers never look locations up, so no source is configured or needed.
+    Unused,
 }
 
 /// Log line format (`STOCK_LOG_FORMAT`).
@@ -184,6 +188,8 @@ pub struct Config {
     pub command_timeout: Duration,
     /// `STOCK_LOG_FORMAT`.
     pub log_format: LogFormat,
+    /// `STOCK_REPLY_CHANNEL`: how an HTTP-tier instance receives replies over Redis.
+    pub reply_channel: ReplyChannelKind,
     /// Started with `--demo`.
     pub demo: bool,
 }
@@ -228,8 +234,15 @@ impl Config {
             worker_id: vars
                 .get("STOCK_WORKER_ID")
                 .map_or_else(default_worker_id, str::to_owned),
-            locations: locations(&vars, demo)?,
-            jwt: if demo { None } else { Some(jwt(&vars)?) },
+            locations: match role {
+                NodeRole::Actor => LocationSourceConfig::Unused,
+                _ => locations(&vars, demo)?,
+            },
+            jwt: if demo || role == NodeRole::Actor {
+                None
+            } else {
+                Some(jwt(&vars)?)
+            },
             location_api: location_api(&vars)?,
             pot_unload_after,
             pot_unload_check_interval: interval,
@@ -237,6 +250,7 @@ impl Config {
             idempotency_retention: retention(&vars)?,
             command_timeout: vars.positive_duration("STOCK_COMMAND_TIMEOUT", d(5))?,
             log_format: log_format(&vars)?,
+            reply_channel: reply_channel(&vars)?,
             demo,
         })
     }
@@ -520,6 +534,18 @@ fn retention(vars: &Vars) -> Result<Duration, ConfigError> {
     Ok(retention)
 }
 
+fn reply_channel(vars: &Vars) -> Result<ReplyChannelKind, ConfigError> {
+    match vars.get("STOCK_REPLY_CHANNEL") {
+        None => Ok(ReplyChannelKind::Stream),
+        Some(raw) => raw.parse().map_err(|_| {
+            error(
+                "STOCK_REPLY_CHANNEL",
+                format!("must be stream or key, got {raw:?}"),
+            )
+        }),
+    }
+}
+
 fn log_format(vars: &Vars) -> Result<LogFormat, ConfigError> {
     match vars.get("STOCK_LOG_FORMAT") {
         None => Ok(LogFormat::Json),
@@ -749,6 +775,7 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
             (&[("STOCK_IDEMPOTENCY_RETENTION", "forever")], "STOCK_IDEMPOTENCY_RETENTION", "must be a duration"),
             (&[("STOCK_COMMAND_TIMEOUT", "0s")], "STOCK_COMMAND_TIMEOUT", "must be > 0"),
             (&[("STOCK_LOG_FORMAT", "xml")], "STOCK_LOG_FORMAT", r#"must be json or text, got "xml""#),
+            (&[("STOCK_REPLY_CHANNEL", "queue")], "STOCK_REPLY_CHANNEL", r#"must be stream or key, got "queue""#),
         ];
         for (overrides, variable, rule) in cases {
             let error = fixture.load(overrides).unwrap_err();
@@ -835,6 +862,7 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
             (&[("STOCK_COMMAND_TIMEOUT", "250ms")], |c| c.command_timeout == Duration::from_millis(250)),
             (&[("STOCK_LOG_FORMAT", "TEXT")], |c| c.log_format == LogFormat::Text),
             (&[("STOCK_LOG_FORMAT", "json")], |c| c.log_format == LogFormat::Json),
+            (&[("STOCK_REPLY_CHANNEL", "Key")], |c| c.reply_channel == ReplyChannelKind::Key),
             (&[("STOCK_SHARDS", "   ")], |c| c.shards == 256),
             (&[("SOME_UNKNOWN_VARIABLE", "x"), ("STOCK_UNKNOWN", "y")], |c| c.shards == 256),
         ];

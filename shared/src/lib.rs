@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod reply;
 pub mod shard;
 pub mod store;
+pub mod telemetry;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trace;

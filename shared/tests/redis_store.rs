@@ -970,7 +970,7 @@ async fn a_commit_survives_a_redis_restart_with_appendfsync_always() {
     let aof = ["--appendonly", "yes", "--appendfsync", "always"];
     let mut server = TestRedis::start_with(&aof);
     let store = store(&server).await;
-    let token = leased(&store).await;
+    let token = store.acquire(0, "w1", DAY).await.unwrap().unwrap();
     let mut commit = ShardCommit::new(0, StreamId { ms: 1, seq: 0 });
     commit.pots.push(write(1, 5.0, true));
     commit.records.push(record("{}"));

@@ -4,6 +4,7 @@
 //! `http-fn` executable instead of the in-process library.
 
 mod steps;
+mod suite;
 mod world;
 
 use cucumber::World as _;
@@ -17,7 +18,7 @@ const CONCURRENCY: usize = 8;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let suite = world::init_suite()?;
+    let suite = suite::init_suite()?;
     // Removes the run's scratch files even when a failed run panics out of `run_and_exit`.
     let _scratch = ScratchGuard(suite.scratch.clone());
     let features = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/features");

@@ -55,18 +55,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The probes and `/metrics` alone, for the admin listener of an actor node.
-pub fn admin_router(state: AppState) -> Router {
-    Router::new()
-        .route("/health/live", get(health::live))
-        .route("/health/started", get(health::started))
-        .route("/health/ready", get(health::ready))
-        .route("/metrics", get(health::metrics))
-        .fallback(not_found)
-        .layer(middleware::from_fn(telemetry::trace_request))
-        .with_state(state)
-}
-
 async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }

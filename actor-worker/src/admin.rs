@@ -1,0 +1,178 @@
+//! The admin listener of an actor node — health probes and `/metrics` on `STOCK_ADMIN_ADDR` — and
+//! the two pieces the HTTP tier shares with it: the probe body and the per-request server span.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use shared::metrics::Metrics;
+use shared::store::Store;
+use shared::trace::{self, SPAN_TARGET};
+use tracing::Instrument;
+use tracing::field::Empty;
+
+/// How long a readiness check may take before it counts as DOWN.
+pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+const TRACEPARENT: &str = "traceparent";
+const TRACESTATE: &str = "tracestate";
+
+/// What the admin endpoints of an actor node look at.
+#[derive(Clone)]
+pub struct AdminState {
+    pub store: Arc<dyn Store>,
+    pub metrics: Metrics,
+}
+
+/// `/health/live`, `/health/started`, `/health/ready` and `/metrics` of an actor node.
+pub fn admin_router(state: AdminState) -> Router {
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/health/started", get(started))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(middleware::from_fn(trace_request))
+        .with_state(state)
+}
+
+async fn live() -> Response {
+    tracing::info!(probe = "live", "health probe");
+    probe_response(&[])
+}
+
+async fn started() -> Response {
+    tracing::info!(probe = "started", "health probe");
+    probe_response(&[])
+}
+
+/// An actor node calls no Location API, so `locationApi` is UP; the store checks are real.
+async fn ready(State(state): State<AdminState>) -> Response {
+    let store = store_answers(state.store.as_ref()).await;
+    tracing::info!(probe = "ready", "health probe");
+    probe_response(&[
+        ("locationApi", true),
+        ("eventRepository", store),
+        ("snapshotRepository", store),
+    ])
+}
+
+async fn metrics(State(state): State<AdminState>) -> Response {
+    metrics_response(&state.metrics)
+}
+
+/// Whether the store answers a ping within [`CHECK_TIMEOUT`].
+pub async fn store_answers(store: &dyn Store) -> bool {
+    matches!(
+        tokio::time::timeout(CHECK_TIMEOUT, store.ping()).await,
+        Ok(Ok(()))
+    )
+}
+
+/// `/metrics`: the Prometheus text exposition format.
+pub fn metrics_response(metrics: &Metrics) -> Response {
+    let headers = [(header::CONTENT_TYPE, "text/plain; version=0.0.4")];
+    (StatusCode::OK, headers, metrics.render()).into_response()
+}
+
+/// A probe answer (spec/API.md §10): UP and 200 when every check is UP, else DOWN and 503. Checks
+/// reported DOWN are logged.
+pub fn probe_response(checks: &[(&str, bool)]) -> Response {
+    let word = |up: bool| if up { "UP" } else { "DOWN" };
+    for (name, up) in checks {
+        if !up {
+            tracing::warn!(check = *name, "readiness check DOWN");
+        }
+    }
+    let up = checks.iter().all(|(_, up)| *up);
+    let checks: Vec<String> = checks
+        .iter()
+        .map(|(name, up)| format!(r#"{{"name":"{name}","status":"{}"}}"#, word(*up)))
+        .collect();
+    let body = format!(
+        r#"{{"status":"{}","checks":[{}]}}"#,
+        word(up),
+        checks.join(",")
+    );
+    let status = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Middleware: serves each request inside a server span that joins the caller's trace when a
+/// valid `traceparent` came with it, and starts a new trace otherwise. The trace context is
+/// never echoed in the response.
+pub async fn trace_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let span = tracing::info_span!(
+        target: SPAN_TARGET,
+        "request",
+        otel.name = %format!("{method} {}", route.as_deref().unwrap_or("unmatched")),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = %method,
+        http.route = route.as_deref(),
+        url.path = request.uri().path(),
+        http.response.status_code = Empty,
+    );
+    trace::join(&span, inbound_traceparent(request.headers()));
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "error");
+    }
+    span.in_scope(|| {
+        tracing::debug!(
+            method = %method,
+            route = route.as_deref().unwrap_or("unmatched"),
+            status = status.as_u16(),
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request served"
+        );
+    });
+    response.headers_mut().remove(TRACEPARENT);
+    response.headers_mut().remove(TRACESTATE);
+    response
+}
+
+/// The request's `traceparent`; several of them make none (W3C Trace Context §4.2).
+fn inbound_traceparent(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(TRACEPARENT).iter();
+    let first = values.next()?;
+    match values.next() {
+        Some(_) => None,
+        None => first.to_str().ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn only_a_single_traceparent_header_is_taken() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut headers = HeaderMap::new();
+        assert_eq!(inbound_traceparent(&headers), None);
+        headers.append(TRACEPARENT, HeaderValue::from_static(tp));
+        assert_eq!(inbound_traceparent(&headers), Some(tp));
+        headers.append(TRACEPARENT, HeaderValue::from_static(tp));
+        assert_eq!(inbound_traceparent(&headers), None);
+    }
+}
