@@ -113,6 +113,9 @@ impl Supervisor {
         );
         let period = (self.settings.lease_ttl / 3).max(Duration::from_millis(1));
         while !self.is_stopping() {
+            if let Err(error) = self.store.heartbeat(&self.settings.worker_id).await {
+                tracing::debug!(%error, "membership heartbeat not recorded");
+            }
             self.renew().await;
             self.reap().await;
             self.claim().await;

@@ -96,10 +96,9 @@ async fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>
             metrics.clone(),
         )
     });
-    Ok((
-        AppState::new(auth, locations, dispatcher, store, metrics),
-        worker,
-    ))
+    let worker_tier = (config.shards, config.lease_ttl);
+    let state = AppState::new(auth, locations, dispatcher, store, metrics, worker_tier);
+    Ok((state, worker))
 }
 
 /// Redis when `STOCK_REDIS_URL` is set, else the embedded in-memory store (`both` only).

@@ -21,6 +21,8 @@ struct Inner {
     dispatcher: Dispatcher,
     store: Arc<dyn Store>,
     metrics: Metrics,
+    shards: u32,
+    lease_ttl: std::time::Duration,
 }
 
 impl AppState {
@@ -30,6 +32,7 @@ impl AppState {
         dispatcher: Dispatcher,
         store: Arc<dyn Store>,
         metrics: Metrics,
+        worker_tier: (u32, std::time::Duration),
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
@@ -38,8 +41,16 @@ impl AppState {
                 dispatcher,
                 store,
                 metrics,
+                shards: worker_tier.0,
+                lease_ttl: worker_tier.1,
             }),
         }
+    }
+
+    /// `STOCK_SHARDS`, and how old a worker's last heartbeat may be for it to count as live (the
+    /// lease TTL: a live worker heartbeats every third of it).
+    pub fn worker_tier(&self) -> (u32, std::time::Duration) {
+        (self.inner.shards, self.inner.lease_ttl)
     }
 
     pub fn auth(&self) -> &Authenticator {

@@ -12,8 +12,8 @@ use shared::metrics::Metrics;
 use shared::reply::IdempotencyRecord;
 use shared::store::memory::MemoryStore;
 use shared::store::{
-    CommandLog, CommitError, LeaseToken, Leases, PotRef, ReadModel, Replies, ShardCommit,
-    ShardState,
+    ClusterView, CommandLog, CommitError, LeaseToken, Leases, PotRef, ReadModel, Replies,
+    ShardCommit, ShardState,
 };
 
 use super::*;
@@ -241,6 +241,12 @@ impl Leases for Mute {
     }
     async fn release(&self, token: &LeaseToken) -> Result<bool, StoreError> {
         self.0.release(token).await
+    }
+    async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {
+        self.0.heartbeat(worker).await
+    }
+    async fn cluster(&self, shards: u32, max_age: Duration) -> Result<ClusterView, StoreError> {
+        self.0.cluster(shards, max_age).await
     }
 }
 

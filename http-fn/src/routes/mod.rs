@@ -1,5 +1,6 @@
 //! The public router: every endpoint of spec/API.md, one file per endpoint family.
 
+mod cluster;
 mod health;
 mod path;
 mod stock;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(health::live))
         .route("/health/started", get(health::started))
         .route("/health/ready", get(health::ready))
+        .route("/health/cluster", get(cluster::get_cluster))
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(

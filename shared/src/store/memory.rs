@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use tokio::sync::{Notify, mpsc};
 
 use super::{
-    CommandLog, CommitError, LeaseToken, Leases, PotRef, ReadModel, Replies, ReplyWaiter, Settled,
-    ShardCommit, ShardState, StoreError, StreamId,
+    ClusterView, CommandLog, CommitError, LeaseToken, Leases, PotRef, ReadModel, Replies,
+    ReplyWaiter, Settled, ShardCommit, ShardState, StoreError, StreamId,
 };
 use crate::command::{CommandEnvelope, CreditMove};
 use crate::domain::{HistoryRequest, PotHistory, PotState, StoredPot};
@@ -204,6 +204,30 @@ impl Leases for MemoryStore {
         }
         state.shard(token.shard).lease = None;
         Ok(true)
+    }
+
+    async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {
+        let mut state = self.lock();
+        let now = state.now_ms();
+        state.heartbeats.insert(worker.to_owned(), now);
+        Ok(())
+    }
+
+    async fn cluster(&self, shards: u32, max_age: Duration) -> Result<ClusterView, StoreError> {
+        let mut state = self.lock();
+        let now = state.now_ms();
+        let max_age = millis(max_age);
+        let heartbeats = state
+            .heartbeats
+            .iter()
+            .map(|(id, at)| (id.clone(), now.saturating_sub(*at)))
+            .filter(|(_, age)| *age <= max_age)
+            .collect();
+        let holders = (0..shards)
+            .filter_map(|shard| state.live_lease(shard))
+            .map(|value| super::lease_holder(&value).to_owned())
+            .collect();
+        Ok(ClusterView::from_parts(heartbeats, holders))
     }
 }
 

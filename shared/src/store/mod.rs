@@ -186,6 +186,62 @@ pub trait Leases: Send + Sync {
     async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, StoreError>;
     /// Deletes the lease if the token still holds it.
     async fn release(&self, token: &LeaseToken) -> Result<bool, StoreError>;
+    /// Records that `worker` is alive now (membership: `stock:workers`).
+    async fn heartbeat(&self, worker: &str) -> Result<(), StoreError>;
+    /// The workers whose last heartbeat is at most `max_age` old, with the number of shards whose
+    /// lease each holds, and how many of the `shards` are owned at all.
+    async fn cluster(&self, shards: u32, max_age: Duration) -> Result<ClusterView, StoreError>;
+}
+
+/// The worker tier as seen from the store (`GET /health/cluster`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterView {
+    /// Live workers, ordered by id.
+    pub workers: Vec<WorkerView>,
+    /// Shards whose lease is held by someone.
+    pub owned: u32,
+}
+
+/// One live worker.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerView {
+    pub id: String,
+    /// Shards whose lease it holds.
+    pub shards: u32,
+    pub heartbeat_age_ms: u64,
+}
+
+impl ClusterView {
+    /// Builds the view from live heartbeats (`worker → age`) and the holders of the live leases
+    /// (the worker id part of each lease value).
+    pub fn from_parts(heartbeats: Vec<(String, u64)>, holders: Vec<String>) -> ClusterView {
+        let mut workers: Vec<WorkerView> = heartbeats
+            .into_iter()
+            .map(|(id, heartbeat_age_ms)| WorkerView {
+                id,
+                shards: 0,
+                heartbeat_age_ms,
+            })
+            .collect();
+        workers.sort_by(|a, b| a.id.cmp(&b.id));
+        for holder in &holders {
+            if let Some(w) = workers.iter_mut().find(|w| &w.id == holder) {
+                w.shards += 1;
+            }
+        }
+        ClusterView {
+            workers,
+            owned: u32::try_from(holders.len()).unwrap_or(u32::MAX),
+        }
+    }
+}
+
+/// The worker id inside a lease value `worker-id/epoch/nonce` (the id may itself contain `/`).
+pub fn lease_holder(value: &str) -> &str {
+    let mut parts = value.rsplitn(3, '/');
+    let _nonce = parts.next();
+    let _epoch = parts.next();
+    parts.next().unwrap_or(value)
 }
 
 /// The committed state of each shard: pots, events, checkpoints, idempotency records, outbox.
@@ -253,3 +309,40 @@ pub trait Replies: Send + Sync {
 /// Everything the engine needs from a backend.
 pub trait Store: CommandLog + Leases + ShardState + ReadModel + Replies {}
 impl<T: CommandLog + Leases + ShardState + ReadModel + Replies> Store for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lease_holder_is_everything_before_epoch_and_nonce() {
+        assert_eq!(lease_holder("w1/3/abc"), "w1");
+        assert_eq!(lease_holder("host/with/slash/12/ff"), "host/with/slash");
+        assert_eq!(lease_holder("odd"), "odd");
+    }
+
+    #[test]
+    fn the_cluster_view_counts_shards_per_live_worker() {
+        let view = ClusterView::from_parts(
+            vec![("w2".into(), 5), ("w1".into(), 10)],
+            vec!["w1".into(), "w2".into(), "w1".into(), "gone".into()],
+        );
+        assert_eq!(view.owned, 4);
+        assert_eq!(
+            view.workers[0],
+            WorkerView {
+                id: "w1".into(),
+                shards: 2,
+                heartbeat_age_ms: 10
+            }
+        );
+        assert_eq!(
+            view.workers[1],
+            WorkerView {
+                id: "w2".into(),
+                shards: 1,
+                heartbeat_age_ms: 5
+            }
+        );
+    }
+}

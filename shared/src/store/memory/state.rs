@@ -27,6 +27,8 @@ pub(super) struct State {
     pub(super) pots: HashMap<(String, String), PotData>,
     pub(super) replies: HashMap<String, mpsc::Sender<Reply>>,
     pub(super) opens: u64,
+    /// Worker id → store time of its last heartbeat.
+    pub(super) heartbeats: HashMap<String, u64>,
     pub(super) next_purge_ms: u64,
 }
 

@@ -8,6 +8,9 @@ use crate::shard::ShardId;
 /// Hash of the dataset's settings: `shards` (`STOCK_SHARDS`) and `schema`.
 pub const META: &str = "stock:meta";
 
+/// Membership: sorted set of worker id → store time (ms) of its last heartbeat.
+pub const WORKERS: &str = "stock:workers";
+
 /// Version of this key layout and value encoding, recorded in [`META`].
 pub const SCHEMA: &str = "1";
 

@@ -8,7 +8,9 @@ use redis::streams::StreamReadReply;
 use super::{RedisStore, keys, millis, scripts};
 use crate::command::CommandEnvelope;
 use crate::shard::ShardId;
-use crate::store::{CommandLog, LeaseToken, Leases, StoreError, StreamId};
+use crate::store::{
+    ClusterView, CommandLog, LeaseToken, Leases, StoreError, StreamId, lease_holder,
+};
 
 /// Entries of an `XREAD` answer with their commands.
 fn stream_entries(
@@ -122,5 +124,48 @@ impl Leases for RedisStore {
             .run("release", invocation.invoke_async(&mut conn))
             .await?;
         Ok(released == 1)
+    }
+
+    async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {
+        let now = self.now_ms().await?;
+        let mut add = redis::cmd("ZADD");
+        add.arg(keys::WORKERS).arg(now).arg(worker);
+        let _: i64 = self.query("heartbeat", &add).await?;
+        Ok(())
+    }
+
+    async fn cluster(&self, shards: u32, max_age: Duration) -> Result<ClusterView, StoreError> {
+        let now = self.now_ms().await?;
+        let oldest = now.saturating_sub(millis(max_age));
+        // Members silent for much longer than a live one can be are forgotten.
+        let mut prune = redis::cmd("ZREMRANGEBYSCORE");
+        prune
+            .arg(keys::WORKERS)
+            .arg("-inf")
+            .arg(format!("({}", now.saturating_sub(millis(max_age) * 100)));
+        let _: i64 = self.query("prune workers", &prune).await?;
+        let mut live = redis::cmd("ZRANGE");
+        live.arg(keys::WORKERS)
+            .arg(oldest)
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("WITHSCORES");
+        let members: Vec<(String, u64)> = self.query("workers", &live).await?;
+        let heartbeats = members
+            .into_iter()
+            .map(|(id, at)| (id, now.saturating_sub(at)))
+            .collect();
+        let mut pipe = redis::pipe();
+        for shard in 0..shards {
+            pipe.get(keys::lease(shard));
+        }
+        let mut conn = self.conn.clone();
+        let leases: Vec<Option<String>> = self.run("leases", pipe.query_async(&mut conn)).await?;
+        let holders = leases
+            .iter()
+            .flatten()
+            .map(|v| lease_holder(v).to_owned())
+            .collect();
+        Ok(ClusterView::from_parts(heartbeats, holders))
     }
 }
