@@ -7,4 +7,5 @@ pub mod estate;
 pub mod json;
 pub mod prometheus;
 pub mod service;
+pub mod stack;
 pub mod token;
