@@ -1,8 +1,11 @@
-//! Test support: a throw-away `redis-server` on a free loopback port (feature `testing`).
+//! Test support (feature `testing`): a throw-away `redis-server` on a free loopback port, and the
+//! store contract every backend runs ([`contract`]).
 //!
 //! Each [`TestRedis`] is its own server with its own working directory, started with
 //! `--save "" --appendonly no` unless told otherwise, and killed when dropped. It never uses
 //! port 6379, where a developer's own Redis may run.
+
+pub mod contract;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
