@@ -5,6 +5,7 @@
 
 pub mod estate;
 pub mod json;
+pub mod location_api;
 pub mod prometheus;
 pub mod service;
 pub mod stack;

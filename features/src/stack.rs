@@ -98,7 +98,7 @@ pub struct Stack {
     redis: TestRedis,
     redis_client: redis::Client,
     http: Process,
-    workers: Vec<Worker>,
+    workers: tokio::sync::Mutex<Vec<Worker>>,
     client: reqwest::Client,
     token: String,
     finished: bool,
@@ -114,25 +114,11 @@ impl Stack {
                 .with_context(|| format!("emptying {}", log_dir.display()))?;
         }
         std::fs::create_dir_all(&log_dir).with_context(|| format!("{}", log_dir.display()))?;
-        let keys = Keys::generate()?;
-        let key_file = log_dir.join("jwt-public.pem");
-        std::fs::write(&key_file, &keys.public_pem).context("writing the JWT public key")?;
-        let estate_file = log_dir.join("locations.json");
-        std::fs::write(&estate_file, estate_json(&config.locations)).context("writing the estate")?;
+        // RSA key generation takes a while: off the runtime's threads.
+        let keys = tokio::task::spawn_blocking(Keys::generate).await??;
         let redis = tokio::task::spawn_blocking(TestRedis::start).await?;
         let redis_client = redis::Client::open(redis.url()).context("the test Redis URL")?;
-        let mut vars = common_vars(&config, &redis);
-        vars.extend(pairs(&[
-            ("NODE_ROLE", "http"),
-            ("STOCK_HTTP_ADDR", "127.0.0.1:0"),
-            ("STOCK_JWT_ISSUER", ISSUER),
-            ("STOCK_JWT_AUDIENCE", AUDIENCE),
-            ("STOCK_REPLY_CHANNEL", &config.reply_channel),
-        ]));
-        vars.insert("STOCK_JWT_PUBLIC_KEY_FILE".into(), path_text(&key_file));
-        vars.insert("STOCK_LOCATIONS_FILE".into(), path_text(&estate_file));
-        let timeout = humantime::format_duration(config.command_timeout).to_string();
-        vars.insert("STOCK_COMMAND_TIMEOUT".into(), timeout);
+        let vars = http_vars(&config, &redis, &keys, &log_dir)?;
         let program = target_dir().join("debug").join("http-fn");
         let http_log = log_dir.join("http.log");
         let http = Process::start("http-fn", &program, &vars, &http_log, "http_addr").await?;
@@ -140,14 +126,14 @@ impl Stack {
             .timeout(REQUEST_TIMEOUT)
             .build()
             .context("HTTP client")?;
-        let mut stack = Stack {
+        let stack = Stack {
             token: TokenSpec::for_job(JOB).mint(&keys)?,
             config,
             log_dir,
             redis,
             redis_client,
             http,
-            workers: Vec::new(),
+            workers: tokio::sync::Mutex::new(Vec::new()),
             client,
             finished: false,
         };
@@ -173,86 +159,104 @@ impl Stack {
     }
 
     /// Starts one more worker with `id` (`STOCK_WORKER_ID`, no `/`); returns its index.
-    pub async fn start_worker(&mut self, id: &str) -> anyhow::Result<usize> {
-        let index = self.workers.len();
+    pub async fn start_worker(&self, id: &str) -> anyhow::Result<usize> {
         let mut vars = common_vars(&self.config, &self.redis);
         vars.extend(pairs(&[
             ("NODE_ROLE", "actor"),
             ("STOCK_ADMIN_ADDR", "127.0.0.1:0"),
             ("STOCK_WORKER_ID", id),
+            // Adds one line per command handled, in its trace: what a failure report needs.
+            ("RUST_LOG", "info,actor_worker::stock_pot=debug"),
         ]));
         let ttl = humantime::format_duration(self.config.lease_ttl).to_string();
         vars.insert("STOCK_LEASE_TTL".into(), ttl);
         let program = target_dir().join("debug").join("actor-worker");
+        // Held while starting so that indexes follow the order of the calls.
+        let mut workers = self.workers.lock().await;
+        let index = workers.len();
         let log = self.log_dir.join(format!("worker-{index}-{id}.log"));
         let process = Process::start(id, &program, &vars, &log, "admin_addr").await?;
-        self.workers.push(Worker {
+        workers.push(Worker {
             id: id.to_owned(),
             process,
         });
         Ok(index)
     }
 
-    fn worker(&self, index: usize) -> anyhow::Result<&Worker> {
-        self.workers
-            .get(index)
-            .with_context(|| format!("no worker #{index}"))
-    }
-
-    fn worker_mut(&mut self, index: usize) -> anyhow::Result<&mut Worker> {
-        self.workers
+    /// Runs `action` on worker `index`.
+    async fn with_worker<T>(
+        &self,
+        index: usize,
+        action: impl AsyncFnOnce(&mut Worker) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let mut workers = self.workers.lock().await;
+        let worker = workers
             .get_mut(index)
-            .with_context(|| format!("no worker #{index}"))
+            .with_context(|| format!("no worker #{index}"))?;
+        action(worker).await
     }
 
     /// The `STOCK_WORKER_ID` of worker `index`.
-    pub fn worker_id(&self, index: usize) -> anyhow::Result<&str> {
-        Ok(&self.worker(index)?.id)
+    pub async fn worker_id(&self, index: usize) -> anyhow::Result<String> {
+        self.with_worker(index, async |w| Ok(w.id.clone())).await
     }
 
     /// SIGKILL: the worker dies at once, leaving its leases to expire.
-    pub async fn kill_worker(&mut self, index: usize) -> anyhow::Result<()> {
-        self.worker_mut(index)?.process.kill().await?;
-        Ok(())
+    pub async fn kill_worker(&self, index: usize) -> anyhow::Result<()> {
+        self.with_worker(index, async |w| w.process.kill().await.map(drop))
+            .await
     }
 
     /// SIGTERM, then waits for the worker to exit (it commits in-flight batches and releases
     /// its leases first).
-    pub async fn stop_worker(&mut self, index: usize) -> anyhow::Result<()> {
-        let process = &mut self.worker_mut(index)?.process;
-        process.signal("TERM")?;
-        let status = process.wait().await?;
-        if !status.success() {
-            bail!("worker #{index} ended with {status} after SIGTERM");
-        }
-        Ok(())
+    pub async fn stop_worker(&self, index: usize) -> anyhow::Result<()> {
+        self.with_worker(index, async |w| {
+            w.process.signal("TERM")?;
+            let status = w.process.wait().await?;
+            if !status.success() {
+                bail!("worker {} ended with {status} after SIGTERM", w.id);
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// SIGSTOP: the worker freezes, holding whatever it had read.
-    pub fn pause_worker(&self, index: usize) -> anyhow::Result<()> {
-        self.worker(index)?.process.signal("STOP")
+    pub async fn pause_worker(&self, index: usize) -> anyhow::Result<()> {
+        self.with_worker(index, async |w| w.process.signal("STOP"))
+            .await
     }
 
     /// SIGCONT: a paused worker runs on.
-    pub fn resume_worker(&self, index: usize) -> anyhow::Result<()> {
-        self.worker(index)?.process.signal("CONT")
+    pub async fn resume_worker(&self, index: usize) -> anyhow::Result<()> {
+        self.with_worker(index, async |w| w.process.signal("CONT"))
+            .await
     }
 
     /// Whether worker `index` has exited.
-    pub fn worker_exited(&mut self, index: usize) -> anyhow::Result<bool> {
-        Ok(self.worker_mut(index)?.process.has_exited())
+    pub async fn worker_exited(&self, index: usize) -> anyhow::Result<bool> {
+        self.with_worker(index, async |w| Ok(w.process.has_exited()))
+            .await
     }
 
     /// Everything worker `index` has logged so far.
-    pub fn worker_log(&self, index: usize) -> anyhow::Result<String> {
-        let path = self.worker(index)?.process.log_path();
-        std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))
+    pub async fn worker_log(&self, index: usize) -> anyhow::Result<String> {
+        let path = self
+            .with_worker(index, async |w| Ok(w.process.log_path().to_path_buf()))
+            .await?;
+        std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))
     }
 
     /// Worker `index`'s `/metrics` text.
     pub async fn worker_metrics(&self, index: usize) -> anyhow::Result<String> {
-        let url = format!("http://{}/metrics", self.worker(index)?.process.addr());
-        let response = self.client.get(url).send().await?;
+        let addr = self
+            .with_worker(index, async |w| Ok(w.process.addr()))
+            .await?;
+        let response = self
+            .client
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await?;
         Ok(response.error_for_status()?.text().await?)
     }
 
@@ -263,11 +267,10 @@ impl Stack {
 
     /// A new connection to the stack's Redis, for inspection and fault injection.
     pub async fn redis(&self) -> anyhow::Result<MultiplexedConnection> {
-        Ok(self
-            .redis_client
+        self.redis_client
             .get_multiplexed_async_connection()
             .await
-            .context("connecting to the test Redis")?)
+            .context("connecting to the test Redis")
     }
 
     /// The worker id in each shard's lease (`stock:{sN}:lease`), `None` where it is free.
@@ -293,13 +296,17 @@ impl Stack {
 
     /// Waits until every shard's lease is held by one of `ids`.
     pub async fn wait_all_owned_by(&self, ids: &[&str], timeout: Duration) -> anyhow::Result<()> {
-        eventually("every shard leased by a running worker", timeout, || async {
-            let owners = self.lease_owners().await?;
-            let all = owners
-                .iter()
-                .all(|o| o.as_deref().is_some_and(|o| ids.contains(&o)));
-            Ok(all.then_some(()))
-        })
+        eventually(
+            "every shard leased by a running worker",
+            timeout,
+            || async {
+                let owners = self.lease_owners().await?;
+                let all = owners
+                    .iter()
+                    .all(|o| o.as_deref().is_some_and(|o| ids.contains(&o)));
+                Ok(all.then_some(()))
+            },
+        )
         .await
     }
 
@@ -310,7 +317,13 @@ impl Stack {
             .post(format!("http://{}{path}", self.http.addr()))
             .bearer_auth(&self.token)
             .json(body);
-        reply(request.send().await.with_context(|| format!("POST {path}"))?).await
+        reply(
+            request
+                .send()
+                .await
+                .with_context(|| format!("POST {path}"))?,
+        )
+        .await
     }
 
     /// GETs `path` with the stack's token.
@@ -319,7 +332,13 @@ impl Stack {
             .client
             .get(format!("http://{}{path}", self.http.addr()))
             .bearer_auth(&self.token);
-        reply(request.send().await.with_context(|| format!("GET {path}"))?).await
+        reply(
+            request
+                .send()
+                .await
+                .with_context(|| format!("GET {path}"))?,
+        )
+        .await
     }
 
     /// The quantity of `product` at the tracked `location`, read through the public API.
@@ -341,7 +360,7 @@ impl Stack {
     /// Marks the test as passed and kills every process.
     pub async fn finish(mut self) -> anyhow::Result<()> {
         self.finished = true;
-        for worker in &mut self.workers {
+        for worker in self.workers.get_mut() {
             worker.process.kill().await?;
         }
         self.http.kill().await?;
@@ -354,7 +373,7 @@ impl Drop for Stack {
         if !self.finished {
             eprintln!("stack logs kept in {}:", self.log_dir.display());
             eprintln!("  {}", self.http.log_path().display());
-            for worker in &self.workers {
+            for worker in self.workers.get_mut().iter() {
                 eprintln!("  {}", worker.process.log_path().display());
             }
         }
@@ -399,6 +418,32 @@ fn estate_json(locations: &[String]) -> String {
         .map(|id| json!({"id": id, "name": id, "roles": [TRACKED], "children": []}))
         .collect();
     Value::Array(roots).to_string()
+}
+
+/// The HTTP node's variables; writes the files they name into `dir`.
+fn http_vars(
+    config: &StackConfig,
+    redis: &TestRedis,
+    keys: &Keys,
+    dir: &Path,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let key_file = dir.join("jwt-public.pem");
+    std::fs::write(&key_file, &keys.public_pem).context("writing the JWT public key")?;
+    let estate_file = dir.join("locations.json");
+    std::fs::write(&estate_file, estate_json(&config.locations)).context("writing the estate")?;
+    let mut vars = common_vars(config, redis);
+    vars.extend(pairs(&[
+        ("NODE_ROLE", "http"),
+        ("STOCK_HTTP_ADDR", "127.0.0.1:0"),
+        ("STOCK_JWT_ISSUER", ISSUER),
+        ("STOCK_JWT_AUDIENCE", AUDIENCE),
+        ("STOCK_REPLY_CHANNEL", &config.reply_channel),
+    ]));
+    vars.insert("STOCK_JWT_PUBLIC_KEY_FILE".into(), path_text(&key_file));
+    vars.insert("STOCK_LOCATIONS_FILE".into(), path_text(&estate_file));
+    let timeout = humantime::format_duration(config.command_timeout).to_string();
+    vars.insert("STOCK_COMMAND_TIMEOUT".into(), timeout);
+    Ok(vars)
 }
 
 /// The variables every node gets.

@@ -73,7 +73,10 @@ impl Process {
         // The sender is dropped when stdout closes, i.e. when the process is on its way out.
         let addr = match tokio::time::timeout(START_DEADLINE, address).await {
             Ok(Ok(addr)) => addr,
-            Ok(Err(_)) => bail!("{name} exited before listening; log: {}", log_path.display()),
+            Ok(Err(_)) => bail!(
+                "{name} exited before listening; log: {}",
+                log_path.display()
+            ),
             Err(_) => bail!(
                 "{name} logged no \"{addr_field}\" within {START_DEADLINE:?}; log: {}",
                 log_path.display()
@@ -106,7 +109,11 @@ impl Process {
             .status()
             .with_context(|| format!("kill -s {signal} {} ({})", self.pid, self.name))?;
         if !status.success() {
-            bail!("kill -s {signal} {} ({}) failed: {status}", self.pid, self.name);
+            bail!(
+                "kill -s {signal} {} ({}) failed: {status}",
+                self.pid,
+                self.name
+            );
         }
         Ok(())
     }
