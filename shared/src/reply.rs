@@ -14,6 +14,8 @@ pub enum Reply {
     /// 202 with this body: a cross-shard move whose source side is committed; the credit follows.
     /// Provisional: a `Created` for the same request may still arrive.
     InTransit { body: String },
+    /// 202 with this body, final: a replay of a move whose credit is still in transit.
+    Accepted { body: String },
     /// 409 `IdempotencyContentMismatch`.
     ContentMismatch,
     /// 400 `InsufficientStock`.
@@ -34,7 +36,7 @@ impl IdempotencyRecord {
     /// The reply a replay of the same content gets.
     pub fn replay(&self) -> Reply {
         if self.in_transit {
-            Reply::InTransit {
+            Reply::Accepted {
                 body: self.body.clone(),
             }
         } else {

@@ -288,7 +288,10 @@ impl Sim {
                         1
                     );
                 }
-                (Command::MoveStock(c), Reply::Created { .. } | Reply::InTransit { .. }) => {
+                (
+                    Command::MoveStock(c),
+                    Reply::Created { .. } | Reply::InTransit { .. } | Reply::Accepted { .. },
+                ) => {
                     assert_eq!(self.events(&c.request_id, EventKind::MoveOut), 1);
                     assert_eq!(self.events(&c.request_id, EventKind::MoveIn), 1);
                     let h = &self.shards[shard_of(&c.source, SHARDS) as usize];

@@ -637,7 +637,7 @@ fn a_cross_shard_move_debits_the_source_and_sends_the_credit() {
     assert_eq!(h.quantity(&s, "P"), 6.0);
     // A replay while the credit is in transit answers 202 again.
     h.batch(std::slice::from_ref(&m));
-    assert_eq!(replies(h.last()), vec![Reply::InTransit { body: body(&m) }]);
+    assert_eq!(replies(h.last()), vec![Reply::Accepted { body: body(&m) }]);
     assert_eq!(h.last().hits, 1);
 }
 

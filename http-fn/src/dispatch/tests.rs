@@ -154,7 +154,7 @@ async fn a_move_whose_credit_is_not_applied_in_time_is_answered_in_transit() {
     assert_eq!(quantity(store.as_ref(), &s).await, 6.0);
     assert_eq!(quantity(store.as_ref(), &d).await, 0.0);
     let replay = dispatcher.execute(command, None).await.unwrap();
-    assert_eq!(replay, Reply::InTransit { body });
+    assert_eq!(replay, Reply::Accepted { body });
     worker.shutdown().await;
 }
 

@@ -170,7 +170,9 @@ async fn require_tracked(state: &AppState, location: &str, path: &str) -> Result
 async fn execute(state: &AppState, command: Command) -> Result<Response, ApiError> {
     match state.dispatcher().execute(command, None).await {
         Ok(Reply::Created { body }) => Ok(json(StatusCode::CREATED, body)),
-        Ok(Reply::InTransit { body }) => Ok(json(StatusCode::ACCEPTED, body)),
+        Ok(Reply::InTransit { body } | Reply::Accepted { body }) => {
+            Ok(json(StatusCode::ACCEPTED, body))
+        }
         Ok(Reply::ContentMismatch) => Err(ApiError::IdempotencyContentMismatch),
         Ok(Reply::InsufficientStock) => Err(ApiError::InsufficientStock),
         Err(error) => {
