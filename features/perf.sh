@@ -12,7 +12,8 @@ cargo build --release --bin http-fn --bin actor-worker --bin loadgen >&2
 BIN=target/release
 WORK=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+REDIS=""
+cleanup() { for p in "${PIDS[@]:-}" $REDIS; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 openssl genrsa -out "$WORK/key.pem" 2048 2>/dev/null
@@ -41,7 +42,7 @@ for channel in stream key; do
   echo "== distributed (redis-server, 2 actor-workers, 1 http-fn), reply channel $channel"
   rport=$(free_port)
   redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
-  PIDS+=($!)
+  REDIS=$!
   for _ in $(seq 1 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
   for w in 1 2; do
     env -i PATH="$PATH" RUST_LOG=warn NODE_ROLE=actor STOCK_REDIS_URL=redis://127.0.0.1:$rport \
@@ -55,7 +56,9 @@ for channel in stream key; do
   wait_http "http://127.0.0.1:$port/health/ready"
   for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$port/health/cluster" | grep -q '"unowned":0' && break; sleep 0.1; done
   load "distributed-$channel" "http://127.0.0.1:$port"
+  # Stop the service first (workers release their leases), then Redis.
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  kill "$REDIS"; wait "$REDIS" 2>/dev/null || true
   PIDS=()
 done

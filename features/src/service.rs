@@ -1,4 +1,5 @@
-//! Starting and stopping the service under test: in-process or as the real `http-fn` binary.
+//! Starting and stopping the service under test: in-process, as the real `http-fn` binary, or as
+//! a local multi-process stack.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,6 +11,7 @@ use anyhow::{Context, bail};
 
 mod binary;
 mod in_process;
+mod stack;
 
 /// How long a service may take to start or to stop.
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -22,15 +24,20 @@ pub enum Target {
     InProcess,
     /// The `http-fn` binary, one process per scenario.
     Binary,
+    /// Redis, one `http-fn` node (`NODE_ROLE=http`) and two `actor-worker` nodes per scenario.
+    Stack,
 }
 
 impl Target {
-    /// Reads `STOCK_FEATURES_TARGET` (`inprocess`, the default, or `binary`).
+    /// Reads `STOCK_FEATURES_TARGET` (`inprocess`, the default, `binary` or `stack`).
     pub fn from_env() -> anyhow::Result<Target> {
         match std::env::var("STOCK_FEATURES_TARGET").as_deref() {
             Err(_) | Ok("") | Ok("inprocess") => Ok(Target::InProcess),
             Ok("binary") => Ok(Target::Binary),
-            Ok(other) => bail!("STOCK_FEATURES_TARGET must be inprocess or binary, got {other:?}"),
+            Ok("stack") => Ok(Target::Stack),
+            Ok(other) => {
+                bail!("STOCK_FEATURES_TARGET must be inprocess, binary or stack, got {other:?}")
+            }
         }
     }
 }
@@ -46,12 +53,13 @@ pub struct Service {
 enum Running {
     InProcess(in_process::InProcess),
     Binary(binary::Process),
+    Stack(stack::Stack),
 }
 
 impl Service {
     /// Starts the service with exactly these environment variables (`CONFIG.md`) and waits
     /// until it listens. A binary's stdout and stderr go to `log` (see [`log_path`]), which is
-    /// left in place whether or not the start succeeds.
+    /// left in place whether or not the start succeeds; a stack's nodes all write there.
     pub async fn start(
         target: Target,
         vars: BTreeMap<String, String>,
@@ -66,6 +74,10 @@ impl Service {
                 let (addr, process) = binary::Process::start(vars, log).await?;
                 (addr, Running::Binary(process))
             }
+            Target::Stack => {
+                let (addr, stack) = stack::Stack::start(vars, log).await?;
+                (addr, Running::Stack(stack))
+            }
         };
         Ok(Service { addr, running })
     }
@@ -75,11 +87,22 @@ impl Service {
         self.addr
     }
 
+    /// Every `/metrics` URL of the service, the public one first. On a stack the workers' admin
+    /// listeners follow: the idempotency counters and the loaded-pots gauge live on the nodes
+    /// that run the stock pots (`OBSERVABILITY.md` §3).
+    pub fn metrics_urls(&self) -> Vec<String> {
+        match &self.running {
+            Running::Stack(stack) => stack.metrics_urls(),
+            _ => vec![format!("http://{}/metrics", self.addr)],
+        }
+    }
+
     /// Stops the service and waits for it to end.
     pub async fn stop(self) -> anyhow::Result<()> {
         match self.running {
             Running::InProcess(service) => service.stop().await,
             Running::Binary(process) => process.stop().await,
+            Running::Stack(stack) => stack.stop().await,
         }
     }
 }

@@ -137,10 +137,17 @@ async fn pump(
     }
 }
 
-/// The bound address announced by a JSON log line (top-level string field `http_addr`).
+/// The bound address announced by a JSON log line (top-level string field `http_addr`), or by a
+/// text line (`STOCK_LOG_FORMAT=text`) through its ` http_addr=` field.
 pub(super) fn http_addr(line: &str) -> Option<SocketAddr> {
-    let value: Value = serde_json::from_str(line).ok()?;
-    value.get("http_addr")?.as_str()?.parse().ok()
+    match serde_json::from_str::<Value>(line) {
+        Ok(value) => value.get("http_addr")?.as_str()?.parse().ok(),
+        Err(_) => {
+            let (_, rest) = line.split_once(" http_addr=")?;
+            let token = rest.split_whitespace().next()?;
+            token.trim_matches('"').parse().ok()
+        }
+    }
 }
 
 /// The last lines of a log file, for error messages.
@@ -165,5 +172,15 @@ mod tests {
         assert_eq!(http_addr(r#"{"fields":{"http_addr":"127.0.0.1:1"}}"#), None);
         assert_eq!(http_addr("listening on 127.0.0.1:1"), None);
         assert_eq!(http_addr(r#"{"http_addr":42}"#), None);
+    }
+
+    #[test]
+    fn a_text_line_announces_the_address_in_its_http_addr_field() {
+        let line =
+            r#"2024-12-07T12:00:00Z  INFO http_fn::app: listening http_addr="127.0.0.1:41234""#;
+        assert_eq!(http_addr(line), "127.0.0.1:41234".parse().ok());
+        let bare = "2024-12-07T12:00:00Z  INFO http_fn::app: listening http_addr=127.0.0.1:1 x=2";
+        assert_eq!(http_addr(bare), "127.0.0.1:1".parse().ok());
+        assert_eq!(http_addr("listening my_http_addr=127.0.0.1:1"), None);
     }
 }

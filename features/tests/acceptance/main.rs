@@ -1,7 +1,8 @@
 //! The Stock API acceptance suite: cucumber scenarios over real HTTP, one fresh service each.
 //!
 //! Run with `cargo test -p features --test acceptance`; `STOCK_FEATURES_TARGET=binary` runs the
-//! `http-fn` executable instead of the in-process library.
+//! `http-fn` executable instead of the in-process library, `STOCK_FEATURES_TARGET=stack` a Redis,
+//! an HTTP node and two workers per scenario.
 
 mod steps;
 mod suite;
@@ -9,21 +10,28 @@ mod world;
 
 use cucumber::World as _;
 use cucumber::event::ScenarioFinished;
+use features::service::Target;
 use futures::FutureExt as _;
 
 use world::StockWorld;
 
 /// Scenarios run at the same time; each has its own service.
 const CONCURRENCY: usize = 8;
+/// Scenarios run at the same time on the stack target: each one is four processes.
+const STACK_CONCURRENCY: usize = 4;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let suite = suite::init_suite()?;
+    let target = suite.target;
     // Removes the run's scratch files even when a failed run panics out of `run_and_exit`.
     let _scratch = ScratchGuard(suite.scratch.clone());
     let features = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/features");
     StockWorld::cucumber()
-        .max_concurrent_scenarios(CONCURRENCY)
+        .max_concurrent_scenarios(match target {
+            Target::Stack => STACK_CONCURRENCY,
+            _ => CONCURRENCY,
+        })
         .fail_on_skipped()
         .before(|_, _, scenario, world| {
             world.label = scenario.name.clone();
@@ -49,7 +57,15 @@ async fn main() -> anyhow::Result<()> {
             }
             .boxed_local()
         })
-        .run_and_exit(features)
+        .filter_run_and_exit(features, move |feature, _, scenario| {
+            // Scenarios that read the service's log need a target whose log is captured.
+            let binary_only = feature
+                .tags
+                .iter()
+                .chain(&scenario.tags)
+                .any(|tag| tag == "binary");
+            !binary_only || target != Target::InProcess
+        })
         .await;
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, anyhow, bail};
 use features::estate::Estate;
+use features::location_api::LocationApi;
 use features::service::Service;
 use features::token::{AUDIENCE, ISSUER, TokenSpec};
 use reqwest::Method;
@@ -114,6 +115,8 @@ pub(crate) struct StockWorld {
     pub(crate) extra_headers: Vec<(String, String)>,
     /// Status and body of each request of the latest burst of simultaneous requests.
     pub(crate) burst: Vec<(u16, String)>,
+    /// The fake Location API, when the scenario runs one.
+    pub(crate) location_api: Option<LocationApi>,
 }
 
 impl StockWorld {
@@ -142,6 +145,7 @@ impl StockWorld {
             noted: BTreeMap::new(),
             extra_headers: Vec::new(),
             burst: Vec::new(),
+            location_api: None,
         })
     }
 
@@ -205,6 +209,16 @@ impl StockWorld {
         let addr = service.addr();
         self.service = Some(service);
         Ok(addr)
+    }
+
+    /// Every `/metrics` URL of the service (started on first use), the public one first.
+    pub(crate) async fn metrics_urls(&mut self) -> anyhow::Result<Vec<String>> {
+        self.start().await?;
+        Ok(self
+            .service
+            .as_ref()
+            .map(Service::metrics_urls)
+            .unwrap_or_default())
     }
 
     /// Stops the service, if it runs.

@@ -1,22 +1,36 @@
 //! `/metrics`: the idempotency counters and the loaded-pots gauge.
+//!
+//! On a multi-process stack the counters and the gauge live on the workers, which serve them on
+//! their admin listeners (`OBSERVABILITY.md` §3); a metric is read as the sum over every `/metrics`
+//! endpoint of the service.
 
 use anyhow::{Context, bail, ensure};
 use cucumber::{given, then, when};
 use features::prometheus::sample_sum;
-use reqwest::Method;
 
-use crate::world::{DEADLINE, POLL_EVERY, Request, StockWorld};
+use crate::world::{DEADLINE, POLL_EVERY, StockWorld, suite};
 
 const HITS: &str = "stock_idempotency_hits_total";
 const MISSES: &str = "stock_idempotency_misses_total";
 const POTS_LOADED: &str = "stock_pots_loaded";
 
+/// The expositions of `urls`, one after the other: summing a metric over the text sums it over
+/// the endpoints.
+async fn expositions(urls: &[String]) -> anyhow::Result<String> {
+    let mut text = String::new();
+    for url in urls {
+        let response = suite()?.client.get(url).send().await?;
+        let status = response.status();
+        ensure!(status.is_success(), "GET {url} answered {status}");
+        text.push_str(&response.text().await?);
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// Every `/metrics` endpoint of the service, concatenated.
 async fn metrics(world: &mut StockWorld) -> anyhow::Result<String> {
-    let answer = world
-        .send_as_admin(Request::new(Method::GET, "/metrics"))
-        .await?;
-    ensure!(answer.status == 200, "/metrics answered {}", answer.status);
-    Ok(answer.text())
+    expositions(&world.metrics_urls().await?).await
 }
 
 #[given("I note the idempotency counters")]
@@ -51,8 +65,11 @@ async fn counters_rose(world: &mut StockWorld, hits: u32, misses: u32) -> anyhow
 }
 
 #[then(regex = r#"^the response lists the metric "(\w+)"$"#)]
-fn lists_metric(world: &mut StockWorld, name: String) -> anyhow::Result<()> {
-    let text = world.last()?.text();
+async fn lists_metric(world: &mut StockWorld, name: String) -> anyhow::Result<()> {
+    let mut text = world.last()?.text() + "\n";
+    // The response is the public endpoint's; the other endpoints, if any, are workers'.
+    let others: Vec<String> = world.metrics_urls().await?.into_iter().skip(1).collect();
+    text.push_str(&expositions(&others).await?);
     ensure!(
         sample_sum(&text, &name).is_some(),
         "no {name} sample in:\n{text}"

@@ -4,10 +4,14 @@ mod auth;
 mod burst;
 mod estate;
 mod health;
+mod location_api;
+mod logs;
 mod metrics;
 mod requests;
+mod series;
 mod service;
 mod stock;
+mod trace_context;
 mod writes;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
