@@ -47,6 +47,7 @@ pub(crate) struct ShardDriver {
     backoff: Duration,
     pots_share: GaugeShare,
     transit_share: GaugeShare,
+    lag: metrics::Gauge,
 }
 
 impl ShardDriver {
@@ -64,6 +65,7 @@ impl ShardDriver {
             unload_check_every_ms: millis(settings.pot_unload_check_interval),
         });
         let now = Instant::now();
+        let lag = stats.stream_lag(lease.shard());
         ShardDriver {
             store,
             lease,
@@ -78,6 +80,7 @@ impl ShardDriver {
             backoff: MIN_BACKOFF,
             pots_share: GaugeShare::default(),
             transit_share: GaugeShare::default(),
+            lag,
         }
     }
 
@@ -136,7 +139,7 @@ impl ShardDriver {
             .read(self.shard(), self.applied, max, block)
             .await
         {
-            Ok(entries) if entries.is_empty() => {}
+            Ok(entries) if entries.is_empty() => self.lag.set(0.0),
             Ok(entries) => self.run_batch(entries.into()).await?,
             Err(error) => self.store_trouble("read commands", &error).await?,
         }

@@ -14,6 +14,7 @@ pub(crate) struct Stats {
     pub(crate) moves_in_transit: Gauge,
     pub(crate) commit_batch_size: Histogram,
     pub(crate) commit_duration: Histogram,
+    metrics: Metrics,
 }
 
 impl Stats {
@@ -27,12 +28,20 @@ impl Stats {
             moves_in_transit: metrics.gauge("stock_moves_in_transit", &[]),
             commit_batch_size: metrics.histogram("stock_commit_batch_size", &[]),
             commit_duration: metrics.histogram("stock_commit_duration_seconds", &[]),
+            metrics: metrics.clone(),
         };
         // Present at 0 from the start, so dashboards and scrapers see them before any write.
         stats.idempotency_hits.increment(0);
         stats.idempotency_misses.increment(0);
         stats.fenced_rejections.increment(0);
         stats
+    }
+
+    /// `stock_stream_lag_seconds{shard}`: age, in store time, of the oldest command of the
+    /// shard's stream not yet committed when the owner last looked (0 when it was empty).
+    pub(crate) fn stream_lag(&self, shard: u32) -> Gauge {
+        self.metrics
+            .gauge("stock_stream_lag_seconds", &[("shard", shard.to_string())])
     }
 }
 

@@ -189,9 +189,14 @@ impl Supervisor {
     /// Ends every shard at once, within one lease TTL: by then an unreleased lease (the store is
     /// unreachable, say) expires by itself, so waiting longer would only delay the exit.
     async fn stop_all(&mut self) {
-        let ends = std::mem::take(&mut self.owned).into_values().map(|owned| self.end(owned));
+        let ends = std::mem::take(&mut self.owned)
+            .into_values()
+            .map(|owned| self.end(owned));
         let grace = self.settings.lease_ttl.max(Duration::from_millis(100));
-        if tokio::time::timeout(grace, futures::future::join_all(ends)).await.is_err() {
+        if tokio::time::timeout(grace, futures::future::join_all(ends))
+            .await
+            .is_err()
+        {
             tracing::warn!("shutdown: not every shard ended in time; its lease will expire");
         }
         self.stats.leases_held.set(0.0);

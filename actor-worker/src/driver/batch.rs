@@ -57,6 +57,10 @@ impl ShardDriver {
                     continue;
                 }
             };
+            if let Some((oldest, _)) = rest.front() {
+                self.lag
+                    .set(store_now.saturating_sub(oldest.ms) as f64 / 1000.0);
+            }
             let segment = match self.step_segment(&rest, store_now).await {
                 Ok(segment) => segment,
                 Err(SegmentError::Store(error)) => {
