@@ -3,7 +3,8 @@
 //! It serves `GET /locations/{id}`, `/locations/{id}/children[?depth=1]`, `/locations/{id}/path`
 //! and `/health` from an [`Estate`]; any answer can be replaced per target (path and query as
 //! received, still percent-encoded), once or for good, and it can stop listening altogether.
-//! Every call is recorded with its arrival time and headers.
+//! Every call is recorded with its arrival time, headers and body, so the fake can also stand in
+//! for an OTLP collector.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -402,7 +403,13 @@ impl Listener for Switchable {
             };
             let accepted = tokio::select! {
                 accepted = listener.accept() => Some(accepted),
-                _ = self.up.changed() => None,
+                changed = self.up.changed() => {
+                    if changed.is_err() {
+                        // The fake is being dropped: nothing will ever switch it again.
+                        std::future::pending::<()>().await;
+                    }
+                    None
+                }
             };
             self.listener = Some(listener);
             match accepted {

@@ -56,19 +56,6 @@ async fn runs_unused(world: &mut StockWorld) -> anyhow::Result<()> {
     serve(world, Estate::from_json(RETAIL_ESTATE)?, false).await
 }
 
-#[given("the Location API serves an estate of:")]
-async fn serves_estate(world: &mut StockWorld, step: &Step) -> anyhow::Result<()> {
-    let table = step.table.as_ref().context("the step needs a table")?;
-    let estate = Estate::from_rows(
-        table
-            .rows
-            .iter()
-            .skip(1)
-            .map(|row| (row[0].as_str(), row[1].as_str(), parse_roles(&row[2]))),
-    )?;
-    serve(world, estate, true).await
-}
-
 #[given(
     regex = r#"^a location "([^"]*)" with roles "([^"]*)" opens under "([^"]*)" in the Location API$"#
 )]
