@@ -41,10 +41,7 @@ pub async fn run(mut config: Config, lambda: bool) -> anyhow::Result<()> {
     }
     let app = Application::build(config).await?;
     if let Some(keys) = &demo {
-        eprintln!(
-            "{}",
-            demo::banner(&format!("http://{}", app.local_addr()), keys)?
-        );
+        eprintln!("{}", demo::banner(&demo::base_url(app.local_addr()), keys)?);
     }
     app.run_until_stopped(shutdown_signal()).await
 }
