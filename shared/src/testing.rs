@@ -170,6 +170,96 @@ impl Drop for TestRedis {
     }
 }
 
+/// Masters of a [`TestRedisCluster`].
+const CLUSTER_NODES: usize = 3;
+
+/// A three-master Redis Cluster on loopback for one test: three `redis-server` processes with
+/// cluster mode on (no replicas), their slots assigned by `redis-cli --cluster create`. Every
+/// node is killed when dropped.
+#[derive(Debug)]
+pub struct TestRedisCluster {
+    nodes: Vec<TestRedis>,
+}
+
+impl TestRedisCluster {
+    /// Starts the nodes, creates the cluster and waits until every node reports
+    /// `cluster_state:ok`.
+    ///
+    /// # Panics
+    /// If `redis-server` or `redis-cli` is not installed or the cluster does not come up in
+    /// time.
+    pub fn start() -> TestRedisCluster {
+        let mut last_error = String::new();
+        for _ in 0..START_ATTEMPTS {
+            match TestRedisCluster::try_start() {
+                Ok(cluster) => return cluster,
+                Err(e) => last_error = e,
+            }
+        }
+        panic!("could not start a test Redis Cluster: {last_error}");
+    }
+
+    /// The seed URLs of every node, comma-separated: `redis://127.0.0.1:<port>/,…`.
+    pub fn url(&self) -> String {
+        let urls: Vec<String> = self.nodes.iter().map(TestRedis::url).collect();
+        urls.join(",")
+    }
+
+    /// The nodes, each a master holding a third of the slots.
+    pub fn nodes(&self) -> &[TestRedis] {
+        &self.nodes
+    }
+
+    fn try_start() -> Result<TestRedisCluster, String> {
+        let mut nodes = Vec::with_capacity(CLUSTER_NODES);
+        for _ in 0..CLUSTER_NODES {
+            let mut node = TestRedis::prepare()?;
+            let config = node.dir.join(format!("nodes-{}.conf", node.port));
+            let config = config.to_string_lossy().into_owned();
+            let args = ["--cluster-enabled", "yes", "--cluster-config-file", &config];
+            // On failure dropping `nodes` and `node` kills and cleans up what was started.
+            node.child = Some(spawn(node.port, &node.dir, &args)?);
+            wait_for_ping(node.port, node.child.as_mut())?;
+            nodes.push(node);
+        }
+        let addresses: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port))
+            .collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map_err(|e| format!("redis-cli (needed for a test cluster): {e}"))?;
+        if !created.success() {
+            return Err(format!("redis-cli --cluster create failed: {created}"));
+        }
+        let deadline = Instant::now() + START_DEADLINE;
+        while !nodes.iter().all(|n| cluster_ok(n.port)) {
+            if Instant::now() >= deadline {
+                return Err("the test cluster did not reach cluster_state:ok".to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(TestRedisCluster { nodes })
+    }
+}
+
+/// Whether the node on `port` reports `cluster_state:ok`.
+fn cluster_ok(port: u16) -> bool {
+    let port = port.to_string();
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", &port, "cluster", "info"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
+}
+
 /// Writes `server.key` and a self-signed `server.crt` for 127.0.0.1 into `dir`.
 fn self_signed_certificate(dir: &std::path::Path) -> Result<(), String> {
     let status = Command::new("openssl")

@@ -6,21 +6,42 @@
 //! client-side limit is the block time plus a margin). A command that does not complete
 //! (cancelled, timed out, connection error) takes its connection out of the pool: its answer may
 //! still arrive and must not reach the next borrower.
+//!
+//! A standalone server's pool is a `deadpool` pool; a cluster's holds whole cluster connections
+//! (each reader its own, routed to the node of its one key), kept idle in a list and bounded by a
+//! semaphore.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deadpool_redis::{Connection, Manager, Pool, Runtime};
 use redis::{AsyncConnectionConfig, Cmd, ConnectionInfo, FromRedisValue};
+use tokio::sync::Semaphore;
 
+use super::conn::{Conn, Dedicated};
 use super::unavailable;
 use crate::store::StoreError;
 
 /// A pool of connections used only for blocking commands.
 #[derive(Clone)]
 pub(super) struct BlockingPool {
-    pool: Pool,
+    pool: Kind,
     /// How long to wait for a free or new connection.
     wait: Duration,
+}
+
+#[derive(Clone)]
+enum Kind {
+    Single(Pool),
+    Dedicated(Arc<DedicatedPool>),
+}
+
+/// Connections opened by a [`Dedicated`] connector: at most `permits` lent at once, the idle
+/// ones kept for the next borrower.
+struct DedicatedPool {
+    connector: Dedicated,
+    idle: Mutex<Vec<Conn>>,
+    permits: Arc<Semaphore>,
 }
 
 impl BlockingPool {
@@ -43,7 +64,24 @@ impl BlockingPool {
             .recycle_timeout(Some(wait))
             .build()
             .map_err(|e| StoreError::Unavailable(format!("blocking connection pool: {e}")))?;
-        Ok(BlockingPool { pool, wait })
+        Ok(BlockingPool {
+            pool: Kind::Single(pool),
+            wait,
+        })
+    }
+
+    /// A pool of at most `max` connections opened by `connector` (a cluster's); none is opened
+    /// until needed.
+    pub(super) fn dedicated(connector: Dedicated, max: usize, wait: Duration) -> BlockingPool {
+        let pool = DedicatedPool {
+            connector,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(max.max(1))),
+        };
+        BlockingPool {
+            pool: Kind::Dedicated(Arc::new(pool)),
+            wait,
+        }
     }
 
     /// Runs one blocking command, giving up after `limit` (which must exceed the command's own
@@ -54,7 +92,11 @@ impl BlockingPool {
         cmd: &Cmd,
         limit: Duration,
     ) -> Result<T, StoreError> {
-        let connection = match tokio::time::timeout(self.wait, self.pool.get()).await {
+        let pool = match &self.pool {
+            Kind::Single(pool) => pool,
+            Kind::Dedicated(pool) => return self.query_dedicated(pool, what, cmd, limit).await,
+        };
+        let connection = match tokio::time::timeout(self.wait, pool.get()).await {
             Ok(Ok(connection)) => connection,
             Ok(Err(e)) => return Err(StoreError::Unavailable(format!("{what}: {e}"))),
             Err(_) => return Err(StoreError::Unavailable(format!("{what}: no connection"))),
@@ -79,6 +121,59 @@ impl BlockingPool {
                 "{what}: no answer within {limit:?}"
             ))),
         }
+    }
+}
+
+impl BlockingPool {
+    /// [`BlockingPool::query`] on a pool of dedicated connections. The connection is held
+    /// locally and put back only once its command completed, so a cancelled or failed command
+    /// drops it with its answer.
+    async fn query_dedicated<T: FromRedisValue>(
+        &self,
+        pool: &DedicatedPool,
+        what: &str,
+        cmd: &Cmd,
+        limit: Duration,
+    ) -> Result<T, StoreError> {
+        let no_connection = || StoreError::Unavailable(format!("{what}: no connection"));
+        let permit = tokio::time::timeout(self.wait, Arc::clone(&pool.permits).acquire_owned())
+            .await
+            .map_err(|_| no_connection())?
+            .map_err(|_| no_connection())?;
+        let idle = pool.idle().pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => match tokio::time::timeout(self.wait, pool.connector.open(self.wait)).await {
+                Ok(Ok(connection)) => connection,
+                Ok(Err(e)) => return Err(unavailable(what, &e)),
+                Err(_) => return Err(no_connection()),
+            },
+        };
+        let answer = tokio::time::timeout(limit, cmd.query_async::<T>(&mut connection)).await;
+        let give_back = match &answer {
+            Ok(Ok(_)) => true,
+            // A server-side refusal leaves the connection in step; anything else may not.
+            Ok(Err(e)) => matches!(e.kind(), redis::ErrorKind::Server(_)),
+            Err(_) => false,
+        };
+        if give_back {
+            pool.idle().push(connection);
+        }
+        drop(permit);
+        match answer {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(unavailable(what, &e)),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "{what}: no answer within {limit:?}"
+            ))),
+        }
+    }
+}
+
+impl DedicatedPool {
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Conn>> {
+        // A list of idle connections stays consistent whatever panicked while holding it.
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

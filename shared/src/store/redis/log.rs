@@ -155,12 +155,14 @@ impl Leases for RedisStore {
             .into_iter()
             .map(|(id, at)| (id, now.saturating_sub(at)))
             .collect();
-        let mut pipe = redis::pipe();
-        for shard in 0..shards {
-            pipe.get(keys::lease(shard));
-        }
-        let mut conn = self.conn.clone();
-        let leases: Vec<Option<String>> = self.run("leases", pipe.query_async(&mut conn)).await?;
+        let commands = (0..shards)
+            .map(|shard| {
+                let mut get = redis::cmd("GET");
+                get.arg(keys::lease(shard));
+                (shard, get)
+            })
+            .collect();
+        let leases: Vec<Option<String>> = self.query_each("leases", commands).await?;
         let holders = leases
             .iter()
             .flatten()

@@ -3,28 +3,34 @@
 //!
 //! Ordinary commands share one multiplexed connection that reconnects by itself and answers
 //! within a response timeout, so a dead Redis fails fast with [`StoreError::Unavailable`].
-//! Blocking reads use dedicated connections (`blocking`).
+//! Blocking reads use dedicated connections (`blocking`). Against a cluster (`conn`) the shared
+//! connection is a cluster connection and pipelines spanning shards are split per shard.
 
 mod blocking;
 mod codec;
+mod conn;
 pub mod keys;
 mod log;
 mod replies;
 mod scripts;
 mod state;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::{Client, Cmd, FromRedisValue, RedisError, RedisResult};
+use tokio::task::JoinSet;
 
 use super::{PotRef, ReadModel, Replies, ReplyWaiter, StoreError};
 use crate::domain::PotState;
 use crate::reply::Reply;
 use crate::shard::{ShardId, shard_of};
 use blocking::BlockingPool;
+use conn::{Conn, Dedicated};
 pub use replies::ReplyChannelKind;
 use replies::ReplyHub;
 
@@ -55,8 +61,8 @@ impl Default for RedisOptions {
 
 /// The engine's [`Store`](super::Store) over Redis.
 pub struct RedisStore {
-    client: Client,
-    conn: ConnectionManager,
+    dedicated: Dedicated,
+    conn: Conn,
     blocking: BlockingPool,
     shards: u32,
     reply_channel: ReplyChannelKind,
@@ -74,8 +80,14 @@ impl RedisStore {
         RedisStore::connect_with(url, shards, reply_channel, RedisOptions::default()).await
     }
 
-    /// Connects to `url` (`redis://` or `rediss://`), records `shards` as the dataset's
-    /// `STOCK_SHARDS` if it is the first node, and refuses a dataset recorded with another value.
+    /// Connects to `url`, records `shards` as the dataset's `STOCK_SHARDS` if it is the first
+    /// node, and refuses a dataset recorded with another value.
+    ///
+    /// `url` is one `redis://` or `rediss://` URL for a standalone server, or a comma-separated
+    /// list of seed URLs of Redis Cluster nodes (the rest of the cluster is discovered from
+    /// them; a single seed ends with a comma): a comma is what selects the cluster client.
+    /// On a cluster, `TIME` may be answered by any node, so deadlines compare the clocks of
+    /// different nodes: cluster nodes must be NTP-synced.
     pub async fn connect_with(
         url: &str,
         shards: u32,
@@ -92,22 +104,12 @@ impl RedisStore {
             // installed by the application wins.
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         }
-        let client = Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.response_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let connecting = ConnectionManager::new_with_config(client.clone(), config);
-        let conn = run(options.response_timeout * 4, "connect", connecting).await?;
-        let blocking = BlockingPool::new(
-            client.get_connection_info().clone(),
-            options.blocking_connections,
-            options.response_timeout,
-        )?;
+        let (dedicated, conn, blocking) = match conn::cluster_seeds(url) {
+            Some(seeds) => RedisStore::connect_cluster(&seeds, &options).await?,
+            None => RedisStore::connect_single(url, &options).await?,
+        };
         let store = RedisStore {
-            client,
+            dedicated,
             conn,
             blocking,
             shards,
@@ -124,6 +126,122 @@ impl RedisStore {
         }
         tracing::info!(shards, %reply_channel, "store backend: Redis");
         Ok(store)
+    }
+
+    /// The shared connection and the blocking pool of a standalone server.
+    async fn connect_single(
+        url: &str,
+        options: &RedisOptions,
+    ) -> Result<(Dedicated, Conn, BlockingPool), StoreError> {
+        let client = Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(options.response_timeout))
+            .set_connection_timeout(Some(options.response_timeout))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let connecting = ConnectionManager::new_with_config(client.clone(), config);
+        let conn = run(options.response_timeout * 4, "connect", connecting).await?;
+        let blocking = BlockingPool::new(
+            client.get_connection_info().clone(),
+            options.blocking_connections,
+            options.response_timeout,
+        )?;
+        Ok((
+            Dedicated::Single(Box::new(client)),
+            Conn::Manager(conn),
+            blocking,
+        ))
+    }
+
+    /// The shared cluster connection and the blocking pool of a cluster: two clients, the one
+    /// for blocking reads without a response timeout.
+    async fn connect_cluster(
+        seeds: &[&str],
+        options: &RedisOptions,
+    ) -> Result<(Dedicated, Conn, BlockingPool), StoreError> {
+        let builder = || {
+            ClusterClientBuilder::new(seeds.iter().copied())
+                .connection_timeout(options.response_timeout)
+        };
+        let invalid = |e: RedisError| StoreError::Unavailable(format!("invalid Redis URL: {e}"));
+        let shared: ClusterClient = builder()
+            .response_timeout(options.response_timeout)
+            .build()
+            .map_err(invalid)?;
+        let blocking_client = builder().build().map_err(invalid)?;
+        let connecting = shared.get_async_connection();
+        let conn = run(options.response_timeout * 4, "connect", connecting).await?;
+        let dedicated = Dedicated::Cluster(Box::new(blocking_client));
+        let blocking = BlockingPool::dedicated(
+            dedicated.clone(),
+            options.blocking_connections,
+            options.response_timeout,
+        );
+        Ok((dedicated, Conn::Cluster(conn), blocking))
+    }
+
+    /// Runs one command per entry and answers in order: one pipeline on a standalone server; on
+    /// a cluster one pipeline per shard (a pipeline is routed to one slot), run concurrently.
+    async fn query_each<T>(
+        &self,
+        what: &str,
+        commands: Vec<(ShardId, Cmd)>,
+    ) -> Result<Vec<T>, StoreError>
+    where
+        T: FromRedisValue + Send + 'static,
+    {
+        if !self.conn.is_cluster() {
+            let mut pipe = redis::pipe();
+            for (_, cmd) in commands {
+                pipe.add_command(cmd);
+            }
+            let mut conn = self.conn.clone();
+            return self.run(what, pipe.query_async(&mut conn)).await;
+        }
+        let count = commands.len();
+        let mut by_shard: BTreeMap<ShardId, (Vec<usize>, redis::Pipeline)> = BTreeMap::new();
+        for (index, (shard, cmd)) in commands.into_iter().enumerate() {
+            let (indexes, pipe) = by_shard.entry(shard).or_default();
+            indexes.push(index);
+            pipe.add_command(cmd);
+        }
+        let mut tasks = JoinSet::new();
+        for (indexes, pipe) in by_shard.into_values() {
+            let mut conn = self.conn.clone();
+            tasks.spawn(async move { (indexes, pipe.query_async::<Vec<T>>(&mut conn).await) });
+        }
+        let gathering = async {
+            let mut answers: Vec<Option<T>> = (0..count).map(|_| None).collect();
+            while let Some(joined) = tasks.join_next().await {
+                let (indexes, values) =
+                    joined.map_err(|e| StoreError::Unavailable(format!("{what}: {e}")))?;
+                let values = values.map_err(|e| unavailable(what, &e))?;
+                if values.len() != indexes.len() {
+                    return Err(StoreError::Corrupt(format!(
+                        "{what}: {} answers to {} commands",
+                        values.len(),
+                        indexes.len()
+                    )));
+                }
+                for (index, value) in indexes.into_iter().zip(values) {
+                    answers[index] = Some(value);
+                }
+            }
+            answers
+                .into_iter()
+                .map(|a| a.ok_or_else(|| StoreError::Corrupt(format!("{what}: answer missing"))))
+                .collect()
+        };
+        let limit = self.options.response_timeout;
+        // Dropping the join set on a timeout aborts the pipelines still running.
+        tokio::time::timeout(limit, gathering)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(format!(
+                    "{what}: no answer from Redis within {limit:?}"
+                )))
+            })
     }
 
     /// The shard count this store was opened with.
@@ -237,16 +355,17 @@ impl ReadModel for RedisStore {
         if pots.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for pot in pots {
-            let shard = self.shard_of(&pot.location);
-            pipe.cmd("HMGET")
-                .arg(keys::pot(shard, &pot.location, &pot.product))
-                .arg(&codec::STATE_FIELDS[..]);
-        }
-        let mut conn = self.conn.clone();
-        let rows: Vec<Vec<Option<String>>> =
-            self.run("read pots", pipe.query_async(&mut conn)).await?;
+        let commands = pots
+            .iter()
+            .map(|pot| {
+                let shard = self.shard_of(&pot.location);
+                let mut get = redis::cmd("HMGET");
+                get.arg(keys::pot(shard, &pot.location, &pot.product))
+                    .arg(&codec::STATE_FIELDS[..]);
+                (shard, get)
+            })
+            .collect();
+        let rows: Vec<Vec<Option<String>>> = self.query_each("read pots", commands).await?;
         rows.iter().map(|fields| codec::pot_state(fields)).collect()
     }
 

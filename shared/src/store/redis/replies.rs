@@ -16,11 +16,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::streams::StreamReadReply;
-use redis::{AsyncConnectionConfig, Client};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use super::blocking::BlockingPool;
+use super::conn::Dedicated;
 use super::{RedisStore, keys, unavailable};
 use crate::reply::Reply;
 use crate::store::{ReplyWaiter, StoreError};
@@ -113,13 +113,13 @@ impl ReplyHub {
     }
 
     /// Starts the reply stream reader unless it runs.
-    fn ensure_reader(&self, client: &Client) {
+    fn ensure_reader(&self, dedicated: &Dedicated) {
         let mut reader = self.reader.lock().unwrap_or_else(|p| p.into_inner());
         if reader.as_ref().is_some_and(|r| !r.is_finished()) {
             return;
         }
         let task = read_stream(
-            client.clone(),
+            dedicated.clone(),
             keys::reply_stream(&self.instance),
             Arc::clone(&self.waiters),
         );
@@ -152,7 +152,7 @@ impl RedisStore {
         let id = random_id();
         let address = match self.reply_channel {
             ReplyChannelKind::Stream => {
-                self.replies.ensure_reader(&self.client);
+                self.replies.ensure_reader(&self.dedicated);
                 let mut waiters = self.replies.waiters();
                 waiters.opens += 1;
                 if waiters.opens >= PURGE_EVERY {
@@ -221,18 +221,12 @@ impl RedisStore {
 }
 
 /// The reply stream reader: one per instance, on a connection of its own.
-async fn read_stream(client: Client, stream: String, waiters: Arc<Mutex<Waiters>>) {
-    let config = AsyncConnectionConfig::new()
-        .set_response_timeout(None)
-        .set_connection_timeout(Some(REPLY_BLOCK));
+async fn read_stream(dedicated: Dedicated, stream: String, waiters: Arc<Mutex<Waiters>>) {
     let mut last = String::from("0-0");
     let mut connection = None;
     loop {
         if connection.is_none() {
-            match client
-                .get_multiplexed_async_connection_with_config(&config)
-                .await
-            {
+            match dedicated.open(REPLY_BLOCK).await {
                 Ok(c) => connection = Some(c),
                 Err(e) => {
                     tracing::warn!(error = %e, "reply stream: cannot connect");
