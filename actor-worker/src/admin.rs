@@ -107,10 +107,20 @@ pub fn probe_response(checks: &[(&str, bool)]) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// Middleware: serves each request inside a server span that joins the caller's trace when a
-/// valid `traceparent` came with it, and starts a new trace otherwise. The trace context is
-/// never echoed in the response.
-pub async fn trace_request(request: Request, next: Next) -> Response {
+/// What a traced request came to, for the tier's own "request served" line.
+pub struct Served {
+    /// The request's server span (its trace ids are on every line logged inside it).
+    pub span: tracing::Span,
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+    pub duration_ms: f64,
+}
+
+/// Serves `request` inside a server span that joins the caller's trace when a valid
+/// `traceparent` came with it, and starts a new trace otherwise. The trace context is never
+/// echoed in the response.
+pub async fn serve_in_trace(request: Request, next: Next) -> (Response, Served) {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -135,17 +145,25 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
     if status.is_server_error() {
         span.record("otel.status_code", "error");
     }
-    span.in_scope(|| {
-        tracing::debug!(
-            method = %method,
-            route = route.as_deref().unwrap_or("unmatched"),
-            status = status.as_u16(),
-            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "request served"
-        );
-    });
     response.headers_mut().remove(TRACEPARENT);
     response.headers_mut().remove(TRACESTATE);
+    let served = Served {
+        span,
+        method: method.to_string(),
+        route: route.unwrap_or_else(|| "unmatched".to_owned()),
+        status: status.as_u16(),
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+    };
+    (response, served)
+}
+
+/// Middleware of the admin listener: [`serve_in_trace`], then a DEBUG line in the request's trace.
+pub async fn trace_request(request: Request, next: Next) -> Response {
+    let (response, served) = serve_in_trace(request, next).await;
+    served.span.in_scope(|| {
+        tracing::debug!(method = %served.method, route = %served.route, status = served.status,
+            duration_ms = served.duration_ms, "request served");
+    });
     response
 }
 
