@@ -25,7 +25,7 @@ use axum::serve::Listener;
 use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -151,6 +151,7 @@ impl LocationApi {
         let listener = Switchable {
             addr,
             listener: Some(listener),
+            reserved: None,
             up: up_seen,
             generation: shared.generation.clone(),
         };
@@ -373,8 +374,27 @@ fn ancestry<'a>(nodes: &'a [Location], id: &str) -> Vec<&'a Location> {
 struct Switchable {
     addr: SocketAddr,
     listener: Option<TcpListener>,
+    /// While down: the address stays bound without listening, so connections are refused and no
+    /// other process (a concurrent scenario's server) can take the port meanwhile.
+    reserved: Option<TcpSocket>,
     up: watch::Receiver<bool>,
     generation: Arc<AtomicU64>,
+}
+
+/// A socket bound to `addr` that does not listen.
+fn reserve(addr: SocketAddr) -> io::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket)
+}
+
+/// Listens on `addr` again, on the reserved socket when there is one.
+async fn relisten(reserved: Option<TcpSocket>, addr: SocketAddr) -> io::Result<TcpListener> {
+    match reserved {
+        Some(socket) => socket.listen(1024),
+        None => TcpListener::bind(addr).await,
+    }
 }
 
 impl Listener for Switchable {
@@ -384,8 +404,12 @@ impl Listener for Switchable {
     async fn accept(&mut self) -> (Connection, SocketAddr) {
         loop {
             if !*self.up.borrow_and_update() {
-                // Closing the socket makes new connections fail with "connection refused".
+                // Closing the socket makes new connections fail with "connection refused"; the
+                // port stays bound (not listening) so that nobody else can take it.
                 self.listener = None;
+                if self.reserved.is_none() {
+                    self.reserved = reserve(self.addr).ok();
+                }
                 if self.up.changed().await.is_err() {
                     std::future::pending::<()>().await;
                 }
@@ -393,7 +417,7 @@ impl Listener for Switchable {
             }
             let listener = match self.listener.take() {
                 Some(listener) => listener,
-                None => match TcpListener::bind(self.addr).await {
+                None => match relisten(self.reserved.take(), self.addr).await {
                     Ok(listener) => listener,
                     Err(_) => {
                         tokio::time::sleep(Duration::from_millis(10)).await;
