@@ -108,5 +108,5 @@ Feature: Log lines: one JSON object each, with the trace ids of the request they
     And I send the Authorization header "Bearer not-a-jwt.but-a-secret.4711"
     When I send GET /locations/Store-001/products/SKU1
     Then the response status is 401
-    And the log has a DEBUG line from "actor_worker" in the trace "54e44d669487828f75d35c3d8c523020"
+    And the log has a DEBUG line from "http_fn" in the trace "54e44d669487828f75d35c3d8c523020"
     And the log never mentions "not-a-jwt.but-a-secret.4711"
