@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -50,6 +51,9 @@ pub struct StackConfig {
     pub reply_channel: String,
     /// Ids of the tracked root locations of the estate (`STOCK_LOCATIONS_FILE`).
     pub locations: Vec<String>,
+    /// Extra `redis-server` arguments, at start and at every restart (e.g. `--appendonly yes
+    /// --appendfsync always` for a Redis that survives restarts).
+    pub redis_args: Vec<String>,
 }
 
 impl Default for StackConfig {
@@ -61,6 +65,7 @@ impl Default for StackConfig {
             command_timeout: Duration::from_secs(2),
             reply_channel: "stream".to_owned(),
             locations: Vec::new(),
+            redis_args: Vec::new(),
         }
     }
 }
@@ -95,7 +100,8 @@ impl HttpReply {
 pub struct Stack {
     config: StackConfig,
     log_dir: PathBuf,
-    redis: TestRedis,
+    redis: Arc<Mutex<TestRedis>>,
+    redis_port: u16,
     redis_client: redis::Client,
     http: Process,
     workers: tokio::sync::Mutex<Vec<Worker>>,
@@ -116,9 +122,14 @@ impl Stack {
         std::fs::create_dir_all(&log_dir).with_context(|| format!("{}", log_dir.display()))?;
         // RSA key generation takes a while: off the runtime's threads.
         let keys = tokio::task::spawn_blocking(Keys::generate).await??;
-        let redis = tokio::task::spawn_blocking(TestRedis::start).await?;
+        let redis_args = config.redis_args.clone();
+        let redis = tokio::task::spawn_blocking(move || {
+            TestRedis::start_with(&redis_args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await?;
         let redis_client = redis::Client::open(redis.url()).context("the test Redis URL")?;
-        let vars = http_vars(&config, &redis, &keys, &log_dir)?;
+        let redis_port = redis.port();
+        let vars = http_vars(&config, redis_port, &keys, &log_dir)?;
         let program = target_dir().join("debug").join("http-fn");
         let http_log = log_dir.join("http.log");
         let http = Process::start("http-fn", &program, &vars, &http_log, "http_addr").await?;
@@ -130,7 +141,8 @@ impl Stack {
             token: TokenSpec::for_job(JOB).mint(&keys)?,
             config,
             log_dir,
-            redis,
+            redis: Arc::new(Mutex::new(redis)),
+            redis_port,
             redis_client,
             http,
             workers: tokio::sync::Mutex::new(Vec::new()),
@@ -160,7 +172,7 @@ impl Stack {
 
     /// Starts one more worker with `id` (`STOCK_WORKER_ID`, no `/`); returns its index.
     pub async fn start_worker(&self, id: &str) -> anyhow::Result<usize> {
-        let mut vars = common_vars(&self.config, &self.redis);
+        let mut vars = common_vars(&self.config, self.redis_port);
         vars.extend(pairs(&[
             ("NODE_ROLE", "actor"),
             ("STOCK_ADMIN_ADDR", "127.0.0.1:0"),
@@ -271,6 +283,57 @@ impl Stack {
             .get_multiplexed_async_connection()
             .await
             .context("connecting to the test Redis")
+    }
+
+    /// Kills `redis-server` (SIGKILL): with `--appendfsync always` in
+    /// [`StackConfig::redis_args`] every acknowledged write is on disk.
+    pub async fn kill_redis(&self) -> anyhow::Result<()> {
+        self.with_redis(TestRedis::stop).await
+    }
+
+    /// Starts `redis-server` again on the same port and directory, with the same arguments, and
+    /// waits until it answers `PING` (an AOF is loaded first).
+    pub async fn start_redis(&self) -> anyhow::Result<()> {
+        let args = self.config.redis_args.clone();
+        self.with_redis(move |redis| {
+            redis.restart(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        })
+        .await
+    }
+
+    /// SIGSTOP (`pause`) or SIGCONT (`!pause`) to `redis-server`: a frozen store whose
+    /// connections stay open and unanswered.
+    pub async fn pause_redis(&self, pause: bool) -> anyhow::Result<()> {
+        let pid = self
+            .redis
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pid()
+            .context("redis-server is not running")?;
+        let signal = if pause { "STOP" } else { "CONT" };
+        process::send_signal(pid, signal)
+    }
+
+    /// The directory of `redis-server` (its log and AOF).
+    pub fn redis_dir(&self) -> PathBuf {
+        self.redis
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .dir()
+            .to_path_buf()
+    }
+
+    async fn with_redis(
+        &self,
+        action: impl FnOnce(&mut TestRedis) + Send + 'static,
+    ) -> anyhow::Result<()> {
+        // Blocking (kill and wait, or start and ping): off the runtime's threads.
+        let redis = self.redis.clone();
+        tokio::task::spawn_blocking(move || {
+            action(&mut redis.lock().unwrap_or_else(PoisonError::into_inner));
+        })
+        .await
+        .context("controlling redis-server")
     }
 
     /// The worker id in each shard's lease (`stock:{sN}:lease`), `None` where it is free.
@@ -423,7 +486,7 @@ fn estate_json(locations: &[String]) -> String {
 /// The HTTP node's variables; writes the files they name into `dir`.
 fn http_vars(
     config: &StackConfig,
-    redis: &TestRedis,
+    redis_port: u16,
     keys: &Keys,
     dir: &Path,
 ) -> anyhow::Result<BTreeMap<String, String>> {
@@ -431,7 +494,7 @@ fn http_vars(
     std::fs::write(&key_file, &keys.public_pem).context("writing the JWT public key")?;
     let estate_file = dir.join("locations.json");
     std::fs::write(&estate_file, estate_json(&config.locations)).context("writing the estate")?;
-    let mut vars = common_vars(config, redis);
+    let mut vars = common_vars(config, redis_port);
     vars.extend(pairs(&[
         ("NODE_ROLE", "http"),
         ("STOCK_HTTP_ADDR", "127.0.0.1:0"),
@@ -447,11 +510,11 @@ fn http_vars(
 }
 
 /// The variables every node gets.
-fn common_vars(config: &StackConfig, redis: &TestRedis) -> BTreeMap<String, String> {
+fn common_vars(config: &StackConfig, redis_port: u16) -> BTreeMap<String, String> {
     let mut vars = pairs(&[("RUST_LOG", "info"), ("STOCK_LOG_FORMAT", "json")]);
     vars.insert(
         "STOCK_REDIS_URL".into(),
-        format!("redis://127.0.0.1:{}", redis.port()),
+        format!("redis://127.0.0.1:{redis_port}"),
     );
     vars.insert("STOCK_SHARDS".into(), config.shards.to_string());
     vars

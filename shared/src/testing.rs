@@ -91,6 +91,11 @@ impl TestRedis {
         &self.dir
     }
 
+    /// The server's process id, while it runs (to pause it with SIGSTOP, say).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server now (to test an unreachable store); dropping does it too.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -103,19 +103,7 @@ impl Process {
 
     /// Sends a signal by name (`STOP`, `CONT`, `TERM`, `KILL`) with the `kill` command.
     pub(crate) fn signal(&self, signal: &str) -> anyhow::Result<()> {
-        let status = std::process::Command::new("kill")
-            .args(["-s", signal, &self.pid.to_string()])
-            .stdin(Stdio::null())
-            .status()
-            .with_context(|| format!("kill -s {signal} {} ({})", self.pid, self.name))?;
-        if !status.success() {
-            bail!(
-                "kill -s {signal} {} ({}) failed: {status}",
-                self.pid,
-                self.name
-            );
-        }
-        Ok(())
+        send_signal(self.pid, signal).with_context(|| self.name.clone())
     }
 
     /// SIGKILL, then reap.
@@ -190,4 +178,18 @@ mod tests {
         assert_eq!(announced_addr(nested, "admin_addr"), None);
         assert_eq!(announced_addr("admin_addr=127.0.0.1:1", "admin_addr"), None);
     }
+}
+
+/// Sends a signal by name (`STOP`, `CONT`, `TERM`, `KILL`) to process `pid` with the `kill`
+/// command.
+pub(crate) fn send_signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("kill -s {signal} {pid}"))?;
+    if !status.success() {
+        bail!("kill -s {signal} {pid} failed: {status}");
+    }
+    Ok(())
 }
