@@ -158,6 +158,20 @@ pub(crate) fn announced_addr(line: &str, field: &str) -> Option<SocketAddr> {
     value.get(field)?.as_str()?.parse().ok()
 }
 
+/// Sends a signal by name (`STOP`, `CONT`, `TERM`, `KILL`) to process `pid` with the `kill`
+/// command.
+pub(crate) fn send_signal(pid: u32, signal: &str) -> anyhow::Result<()> {
+    let status = std::process::Command::new("kill")
+        .args(["-s", signal, &pid.to_string()])
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("kill -s {signal} {pid}"))?;
+    if !status.success() {
+        bail!("kill -s {signal} {pid} failed: {status}");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,18 +192,4 @@ mod tests {
         assert_eq!(announced_addr(nested, "admin_addr"), None);
         assert_eq!(announced_addr("admin_addr=127.0.0.1:1", "admin_addr"), None);
     }
-}
-
-/// Sends a signal by name (`STOP`, `CONT`, `TERM`, `KILL`) to process `pid` with the `kill`
-/// command.
-pub(crate) fn send_signal(pid: u32, signal: &str) -> anyhow::Result<()> {
-    let status = std::process::Command::new("kill")
-        .args(["-s", signal, &pid.to_string()])
-        .stdin(Stdio::null())
-        .status()
-        .with_context(|| format!("kill -s {signal} {pid}"))?;
-    if !status.success() {
-        bail!("kill -s {signal} {pid} failed: {status}");
-    }
-    Ok(())
 }
