@@ -87,12 +87,19 @@ impl Lease {
         }
     }
 
-    /// Gives the lease back so that a successor need not wait for it to expire.
-    pub(crate) async fn release(&self, store: &dyn Store) {
+    /// Gives the lease back so that a successor need not wait for it to expire; true when it
+    /// was still held and is now free.
+    pub(crate) async fn release(&self, store: &dyn Store) -> bool {
         match store.release(&self.token).await {
-            Ok(true) => tracing::info!(shard = self.shard(), "lease released"),
-            Ok(false) => {}
-            Err(error) => tracing::warn!(shard = self.shard(), %error, "lease release failed"),
+            Ok(true) => {
+                tracing::info!(shard = self.shard(), "lease released");
+                true
+            }
+            Ok(false) => false,
+            Err(error) => {
+                tracing::warn!(shard = self.shard(), %error, "lease release failed");
+                false
+            }
         }
     }
 }

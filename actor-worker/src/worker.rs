@@ -1,19 +1,21 @@
-//! The worker: claims shards, renews their leases, runs one driver task per owned shard, and
-//! shuts down gracefully (in-flight batches committed, leases released).
+//! The worker: heartbeats, claims its share of the shards and hands off the others gradually
+//! (ARCHITECTURE.md §5), renews their leases, runs one driver task per owned shard, and shuts
+//! down gracefully (in-flight batches committed, membership left, leases released, announced).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use shared::metrics::Metrics;
 use shared::shard::ShardId;
-use shared::store::Store;
+use shared::store::{ClusterView, MembershipCursor, Store};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 
 use crate::driver::ShardDriver;
 use crate::lease::Lease;
-use crate::membership::shards_to_claim;
+use crate::membership::{self, Plan, View};
 use crate::stats::Stats;
 
 /// Settings of the worker tier (spec/CONFIG.md, "Stock pots and the worker tier").
@@ -70,6 +72,11 @@ impl Worker {
             stats: Stats::new(&metrics),
             stopping,
             owned: HashMap::new(),
+            cursor: MembershipCursor::default(),
+            joined: false,
+            free_before: BTreeSet::new(),
+            handed_off: BTreeMap::new(),
+            handoffs: JoinSet::new(),
         };
         WorkerHandle {
             shutdown,
@@ -90,9 +97,10 @@ impl WorkerHandle {
     }
 }
 
-/// A shard this worker owns: its lease and its driver task.
+/// A shard this worker owns: its lease, its driver task and the driver's own stop signal.
 struct Owned {
     lease: Arc<Lease>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
@@ -102,6 +110,16 @@ struct Supervisor {
     stats: Stats,
     stopping: watch::Receiver<bool>,
     owned: HashMap<ShardId, Owned>,
+    /// Position in the membership announcements.
+    cursor: MembershipCursor,
+    /// Whether the join has been announced.
+    joined: bool,
+    /// Shards free on the previous tick (the liveness fallback of [`membership::plan`]).
+    free_before: BTreeSet<ShardId>,
+    /// Shards handed off and not yet seen taken, with when.
+    handed_off: BTreeMap<ShardId, Instant>,
+    /// Hand-offs under way: drivers finishing their batch, then releases.
+    handoffs: JoinSet<()>,
 }
 
 impl Supervisor {
@@ -111,19 +129,30 @@ impl Supervisor {
             shards = self.settings.shards,
             "worker started"
         );
-        let period = (self.settings.lease_ttl / 3).max(Duration::from_millis(1));
+        let ttl = self.settings.lease_ttl;
+        let renew_every = (ttl / 3).max(Duration::from_millis(1));
+        // A dead worker's leases expire within one TTL; looking this often bounds take-over.
+        let tick_every = (ttl / 6).max(Duration::from_millis(1));
+        if let Ok(cursor) = self
+            .store
+            .await_membership_change(&self.cursor, Duration::ZERO)
+            .await
+        {
+            self.cursor = cursor;
+        }
+        let (mut next_renew, mut next_tick) = (Instant::now(), Instant::now());
+        let mut woken = false;
         while !self.is_stopping() {
-            if let Err(error) = self.store.heartbeat(&self.settings.worker_id).await {
-                tracing::debug!(%error, "membership heartbeat not recorded");
+            if Instant::now() >= next_renew {
+                next_renew = Instant::now() + renew_every;
+                self.renew().await;
             }
-            self.renew().await;
-            self.reap().await;
-            self.claim().await;
+            if woken || Instant::now() >= next_tick {
+                next_tick = Instant::now() + tick_every;
+                self.tick().await;
+            }
             self.stats.leases_held.set(self.owned.len() as f64);
-            tokio::select! {
-                () = tokio::time::sleep(period) => {}
-                _ = self.stopping.changed() => {}
-            }
+            woken = self.wait_until(next_renew.min(next_tick)).await;
         }
         self.stop_all().await;
         tracing::info!(worker = %self.settings.worker_id, "worker stopped");
@@ -133,11 +162,102 @@ impl Supervisor {
         *self.stopping.borrow() || self.stopping.has_changed().is_err()
     }
 
+    /// Waits until `deadline`, a membership announcement or the stop signal; true when woken by
+    /// an announcement.
+    async fn wait_until(&mut self, deadline: Instant) -> bool {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let store = self.store.clone();
+        let change = store.await_membership_change(&self.cursor, wait);
+        let answer = tokio::select! {
+            answer = change => answer,
+            _ = self.stopping.changed() => return false,
+        };
+        match answer {
+            Ok(cursor) if cursor != self.cursor => {
+                self.cursor = cursor;
+                true
+            }
+            Ok(_) => false,
+            Err(error) => {
+                tracing::debug!(%error, "membership announcements unavailable");
+                tokio::select! {
+                    () = tokio::time::sleep_until(deadline) => {}
+                    _ = self.stopping.changed() => {}
+                }
+                false
+            }
+        }
+    }
+
     async fn renew(&self) {
         for owned in self.owned.values() {
             if !owned.task.is_finished() {
                 owned.lease.renew(self.store.as_ref()).await;
             }
+        }
+    }
+
+    /// Heartbeat, then one step towards this worker's share: reaps stopped drivers, claims free
+    /// shards and hands off a few shards preferred by others.
+    async fn tick(&mut self) {
+        let me = self.settings.worker_id.clone();
+        match self.store.heartbeat(&me).await {
+            Ok(()) if !self.joined => {
+                self.joined = true;
+                self.announce().await;
+            }
+            Ok(()) => {}
+            Err(error) => tracing::debug!(%error, "membership heartbeat not recorded"),
+        }
+        self.reap().await;
+        while self.handoffs.try_join_next().is_some() {}
+        let view = match self
+            .store
+            .cluster(self.settings.shards, self.settings.lease_ttl)
+            .await
+        {
+            Ok(view) => view,
+            Err(error) => {
+                tracing::debug!(%error, "cluster view unavailable; retrying on the next tick");
+                return;
+            }
+        };
+        let plan = self.plan(&view);
+        self.free_before = (0..self.settings.shards)
+            .filter(|s| view.holders.get(*s as usize).is_some_and(Option::is_none))
+            .collect();
+        if !plan.hand_off.is_empty() {
+            self.hand_off(&plan.hand_off);
+        }
+        self.claim(&plan.claim).await;
+    }
+
+    /// The plan of this tick from the store's view; forgets hand-offs now settled.
+    fn plan(&mut self, view: &ClusterView) -> Plan {
+        let me = self.settings.worker_id.as_str();
+        let ttl = self.settings.lease_ttl;
+        self.handed_off.retain(|shard, at| {
+            let holder = view.holders.get(*shard as usize).cloned().flatten();
+            let taken = holder.is_some_and(|h| h != me);
+            !taken && at.elapsed() < ttl
+        });
+        let live: Vec<String> = view.workers.iter().map(|w| w.id.clone()).collect();
+        let owned: BTreeSet<ShardId> = self.owned.keys().copied().collect();
+        let handed_off: BTreeSet<ShardId> = self.handed_off.keys().copied().collect();
+        membership::plan(&View {
+            me,
+            live: &live,
+            holders: &view.holders,
+            owned: &owned,
+            free_before: &self.free_before,
+            handed_off: &handed_off,
+            handoff_settled: self.handed_off.is_empty(),
+        })
+    }
+
+    async fn announce(&self) {
+        if let Err(error) = self.store.announce(&self.settings.worker_id).await {
+            tracing::debug!(%error, "membership announcement not sent");
         }
     }
 
@@ -149,15 +269,54 @@ impl Supervisor {
             .filter(|(_, o)| o.task.is_finished())
             .map(|(s, _)| *s)
             .collect();
+        let mut released = false;
         for shard in finished {
             if let Some(owned) = self.owned.remove(&shard) {
-                self.end(owned).await;
+                released |= end(self.store.as_ref(), owned).await;
             }
+        }
+        if released {
+            self.announce().await;
         }
     }
 
-    async fn claim(&mut self) {
-        for shard in shards_to_claim(&self.owned, self.settings.shards) {
+    /// Stops the drivers of `shards`; once each has committed its in-flight batch its lease is
+    /// released, and the release announced, without holding up this loop.
+    fn hand_off(&mut self, shards: &[ShardId]) {
+        let mut ending = Vec::new();
+        for shard in shards {
+            if let Some(owned) = self.owned.remove(shard) {
+                tracing::info!(shard, "handing the shard off");
+                self.stats.shard_handoffs.increment(1);
+                // An error means the driver already ended.
+                let _ = owned.stop.send(true);
+                self.handed_off.insert(*shard, Instant::now());
+                ending.push(owned);
+            }
+        }
+        let store = self.store.clone();
+        let me = self.settings.worker_id.clone();
+        self.handoffs.spawn(async move {
+            let ends = ending.into_iter().map(|owned| end(store.as_ref(), owned));
+            futures::future::join_all(ends).await;
+            if let Err(error) = store.announce(&me).await {
+                tracing::debug!(%error, "membership announcement not sent");
+            }
+        });
+    }
+
+    /// Acquires the free `shards`; announces when any was taken, so that a worker waiting for
+    /// its hand-off to be taken goes on at once.
+    async fn claim(&mut self, shards: &[ShardId]) {
+        let before = self.owned.len();
+        self.acquire(shards).await;
+        if self.owned.len() > before {
+            self.announce().await;
+        }
+    }
+
+    async fn acquire(&mut self, shards: &[ShardId]) {
+        for &shard in shards {
             let lease = match Lease::acquire(
                 self.store.as_ref(),
                 shard,
@@ -174,39 +333,53 @@ impl Supervisor {
                 }
             };
             tracing::info!(shard, epoch = lease.token().epoch, "lease acquired");
+            let (stop, stopping) = watch::channel(false);
             let driver = ShardDriver::new(
                 self.store.clone(),
                 lease.clone(),
                 self.settings.clone(),
                 self.stats.clone(),
-                self.stopping.clone(),
+                stopping,
             );
             let task = tokio::spawn(driver.run());
-            self.owned.insert(shard, Owned { lease, task });
+            self.owned.insert(shard, Owned { lease, stop, task });
         }
     }
 
-    /// Ends every shard at once, within one lease TTL: by then an unreleased lease (the store is
-    /// unreachable, say) expires by itself, so waiting longer would only delay the exit.
+    /// Stops every driver at once and waits for their in-flight batches, leaves membership,
+    /// releases the leases and announces it, so that successors claim at once. Waits at most
+    /// one lease TTL for the drivers: by then an unreleased lease expires by itself.
     async fn stop_all(&mut self) {
-        let ends = std::mem::take(&mut self.owned)
-            .into_values()
-            .map(|owned| self.end(owned));
+        let mut owned: Vec<Owned> = std::mem::take(&mut self.owned).into_values().collect();
+        for o in &owned {
+            let _ = o.stop.send(true);
+        }
         let grace = self.settings.lease_ttl.max(Duration::from_millis(100));
-        if tokio::time::timeout(grace, futures::future::join_all(ends))
-            .await
-            .is_err()
-        {
+        let drivers = futures::future::join_all(owned.iter_mut().map(|o| &mut o.task));
+        if tokio::time::timeout(grace, drivers).await.is_err() {
             tracing::warn!("shutdown: not every shard ended in time; its lease will expire");
         }
+        if let Err(error) = self.store.leave(&self.settings.worker_id).await {
+            tracing::warn!(%error, "shutdown: membership not left; the heartbeat will go stale");
+        }
+        let store = self.store.as_ref();
+        let releases = owned
+            .iter()
+            .filter(|o| o.task.is_finished())
+            .map(|o| o.lease.release(store));
+        let _ = tokio::time::timeout(grace, futures::future::join_all(releases)).await;
+        self.announce().await;
+        let handoffs = async { while self.handoffs.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(grace, handoffs).await;
         self.stats.leases_held.set(0.0);
     }
+}
 
-    /// Waits for a driver to finish (its in-flight batch committed), then releases its lease.
-    async fn end(&self, owned: Owned) {
-        if let Err(error) = owned.task.await {
-            tracing::error!(shard = owned.lease.shard(), %error, "shard driver ended abnormally");
-        }
-        owned.lease.release(self.store.as_ref()).await;
+/// Waits for a driver to finish (its in-flight batch committed), then releases its lease; true
+/// when the lease was still held and is now free.
+async fn end(store: &dyn Store, owned: Owned) -> bool {
+    if let Err(error) = owned.task.await {
+        tracing::error!(shard = owned.lease.shard(), %error, "shard driver ended abnormally");
     }
+    owned.lease.release(store).await
 }

@@ -82,6 +82,7 @@ fn envelope(command: Command, timeout: Duration, reply_to: Option<String>) -> Co
     CommandEnvelope {
         id: format!("cmd-{}", command.idempotency_key().map_or("", |k| k.1)),
         timeout_ms: Some(timeout.as_millis() as u64),
+        not_after_ms: None,
         traceparent: None,
         reply_to,
         command,
@@ -310,22 +311,21 @@ async fn after_a_graceful_shutdown_another_worker_takes_over_at_once() {
     let l = location(2, 1);
     write(&store, delivery(&l, "d1", 1.0), Duration::from_secs(5)).await;
     let (second, second_metrics) = start(&store, settings("w2"));
-    tokio::time::sleep(TTL / 2).await;
-    assert_eq!(
-        metric(&second_metrics, "stock_leases_held"),
-        0.0,
-        "all shards are taken"
-    );
+    eventually("the two workers share the shards", || async {
+        metric(&first_metrics, "stock_leases_held") == f64::from(SHARDS / 2)
+            && metric(&second_metrics, "stock_leases_held") == f64::from(SHARDS / 2)
+    })
+    .await;
     first.shutdown().await;
     assert_eq!(metric(&first_metrics, "stock_leases_held"), 0.0);
     // Leases were released, not left to expire: the second worker claims them on its next tick.
     let replies = write(&store, delivery(&l, "d2", 2.0), Duration::from_secs(5)).await;
     assert!(matches!(replies[..], [Reply::Created { .. }]));
     assert_eq!(quantity(&store, &l).await, 3.0);
-    assert_eq!(
-        metric(&second_metrics, "stock_leases_held"),
-        f64::from(SHARDS)
-    );
+    eventually("the second worker holds every shard", || async {
+        metric(&second_metrics, "stock_leases_held") == f64::from(SHARDS)
+    })
+    .await;
     second.shutdown().await;
 }
 

@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, mpsc, watch};
 
 use super::{
-    ClusterView, CommandLog, CommitError, LeaseToken, Leases, PotRef, ReadModel, Replies,
-    ReplyWaiter, Settled, ShardCommit, ShardState, StoreError, StreamId,
+    ClusterView, CommandLog, CommitError, LeaseToken, Leases, MembershipCursor, PotRef, ReadModel,
+    Replies, ReplyWaiter, Settled, ShardCommit, ShardState, StoreError, StreamId,
 };
 use crate::command::{CommandEnvelope, CreditMove};
 use crate::domain::{HistoryRequest, PotHistory, PotState, StoredPot};
@@ -25,9 +25,11 @@ const REPLY_BUFFER: usize = 16;
 const REPLY_PURGE_EVERY: u64 = 256;
 
 /// The embedded backend. One mutex guards all state (never held across an `.await`); one
-/// [`Notify`] per shard wakes blocked readers of its stream.
+/// [`Notify`] per shard wakes blocked readers of its stream; a counter of membership
+/// announcements wakes waiting workers.
 pub struct MemoryStore {
     state: Mutex<State>,
+    announcements: watch::Sender<u64>,
 }
 
 impl MemoryStore {
@@ -38,6 +40,7 @@ impl MemoryStore {
         );
         MemoryStore {
             state: Mutex::new(State::default()),
+            announcements: watch::Sender::new(0),
         }
     }
 
@@ -224,10 +227,40 @@ impl Leases for MemoryStore {
             .filter(|(_, age)| *age <= max_age)
             .collect();
         let holders = (0..shards)
-            .filter_map(|shard| state.live_lease(shard))
-            .map(|value| super::lease_holder(&value).to_owned())
+            .map(|shard| {
+                state
+                    .live_lease(shard)
+                    .map(|value| super::lease_holder(&value).to_owned())
+            })
             .collect();
         Ok(ClusterView::from_parts(heartbeats, holders))
+    }
+
+    async fn leave(&self, worker: &str) -> Result<(), StoreError> {
+        self.lock().heartbeats.remove(worker);
+        Ok(())
+    }
+
+    async fn announce(&self, _worker: &str) -> Result<(), StoreError> {
+        self.announcements.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    async fn await_membership_change(
+        &self,
+        after: &MembershipCursor,
+        timeout: Duration,
+    ) -> Result<MembershipCursor, StoreError> {
+        let mut announcements = self.announcements.subscribe();
+        let current = |n: u64| MembershipCursor(n.to_string());
+        let seen = *announcements.borrow_and_update();
+        if after.is_unknown() || current(seen) != *after {
+            return Ok(current(seen));
+        }
+        // The sender lives as long as the store, so `changed` only ends with a new value.
+        let _ = tokio::time::timeout(timeout, announcements.changed()).await;
+        let latest = *announcements.borrow();
+        Ok(current(latest))
     }
 }
 

@@ -20,6 +20,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("store data invalid: {0}")]
     Corrupt(String),
+    /// The store could not be reached at all (connection refused, no connection to be had):
+    /// the request was never sent, so it had no effect.
+    #[error("store unreachable: {0}")]
+    Unreachable(String),
 }
 
 /// Why a commit wrote nothing.
@@ -189,8 +193,40 @@ pub trait Leases: Send + Sync {
     /// Records that `worker` is alive now (membership: `stock:workers`).
     async fn heartbeat(&self, worker: &str) -> Result<(), StoreError>;
     /// The workers whose last heartbeat is at most `max_age` old, with the number of shards whose
-    /// lease each holds, and how many of the `shards` are owned at all.
+    /// lease each holds, and the holder of each of the `shards`' leases.
     async fn cluster(&self, shards: u32, max_age: Duration) -> Result<ClusterView, StoreError>;
+    /// Removes `worker` from the live workers at once (graceful exit).
+    async fn leave(&self, _worker: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Tells every worker waiting in [`Leases::await_membership_change`] that membership or
+    /// lease ownership changed (a join, a release, a leave), so it re-evaluates at once.
+    async fn announce(&self, _worker: &str) -> Result<(), StoreError> {
+        Ok(())
+    }
+    /// Waits up to `timeout` for an announcement after `after`; returns the cursor of the latest
+    /// one seen, equal to `after` when none came. From [`MembershipCursor::default`] it returns
+    /// the current cursor at once. A backend without announcements just waits.
+    async fn await_membership_change(
+        &self,
+        after: &MembershipCursor,
+        timeout: Duration,
+    ) -> Result<MembershipCursor, StoreError> {
+        tokio::time::sleep(timeout).await;
+        Ok(after.clone())
+    }
+}
+
+/// A position in the membership announcements; opaque outside the backend that made it. The
+/// default is "unknown": waiting from it returns the current position at once.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MembershipCursor(pub String);
+
+impl MembershipCursor {
+    /// Whether this is the "unknown" position.
+    pub fn is_unknown(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The worker tier as seen from the store (`GET /health/cluster`).
@@ -200,6 +236,8 @@ pub struct ClusterView {
     pub workers: Vec<WorkerView>,
     /// Shards whose lease is held by someone.
     pub owned: u32,
+    /// The worker id in each shard's lease (index = shard), `None` where the lease is free.
+    pub holders: Vec<Option<String>>,
 }
 
 /// One live worker.
@@ -212,9 +250,9 @@ pub struct WorkerView {
 }
 
 impl ClusterView {
-    /// Builds the view from live heartbeats (`worker → age`) and the holders of the live leases
-    /// (the worker id part of each lease value).
-    pub fn from_parts(heartbeats: Vec<(String, u64)>, holders: Vec<String>) -> ClusterView {
+    /// Builds the view from live heartbeats (`worker → age`) and the holder of each shard's lease
+    /// (the worker id part of its value; `None` where free), in shard order.
+    pub fn from_parts(heartbeats: Vec<(String, u64)>, holders: Vec<Option<String>>) -> ClusterView {
         let mut workers: Vec<WorkerView> = heartbeats
             .into_iter()
             .map(|(id, heartbeat_age_ms)| WorkerView {
@@ -224,14 +262,16 @@ impl ClusterView {
             })
             .collect();
         workers.sort_by(|a, b| a.id.cmp(&b.id));
-        for holder in &holders {
+        for holder in holders.iter().flatten() {
             if let Some(w) = workers.iter_mut().find(|w| &w.id == holder) {
                 w.shards += 1;
             }
         }
+        let owned = holders.iter().flatten().count();
         ClusterView {
             workers,
-            owned: u32::try_from(holders.len()).unwrap_or(u32::MAX),
+            owned: u32::try_from(owned).unwrap_or(u32::MAX),
+            holders,
         }
     }
 }
@@ -325,9 +365,17 @@ mod tests {
     fn the_cluster_view_counts_shards_per_live_worker() {
         let view = ClusterView::from_parts(
             vec![("w2".into(), 5), ("w1".into(), 10)],
-            vec!["w1".into(), "w2".into(), "w1".into(), "gone".into()],
+            vec![
+                Some("w1".into()),
+                None,
+                Some("w2".into()),
+                Some("w1".into()),
+                Some("gone".into()),
+            ],
         );
         assert_eq!(view.owned, 4);
+        assert_eq!(view.holders.len(), 5);
+        assert_eq!(view.holders[1], None);
         assert_eq!(
             view.workers[0],
             WorkerView {

@@ -9,6 +9,7 @@
 
 mod fence;
 pub mod fixture;
+mod membership;
 mod pot;
 mod record;
 mod reply;
@@ -26,6 +27,10 @@ pub use fence::{
     a_batch_past_its_deadline_writes_nothing, a_commit_with_a_stale_token_writes_nothing,
     a_pot_change_at_the_wrong_position_refuses_the_whole_commit, a_token_of_another_shard_is_stale,
     an_expired_lease_fences_commits_and_can_be_acquired_again,
+};
+pub use membership::{
+    a_worker_that_leaves_is_no_longer_live, an_announcement_wakes_a_membership_waiter,
+    the_cluster_view_names_the_holder_of_each_lease,
 };
 pub use pot::{
     a_change_can_cut_the_checkpoint_stack_before_pushing,
@@ -119,6 +124,9 @@ macro_rules! store_contract_tests {
             a_change_can_cut_the_checkpoint_stack_before_pushing,
             pot_states_read_back_bit_exact_in_one_round_trip,
             replies_reach_open_waiters_in_order_and_are_dropped_otherwise,
+            the_cluster_view_names_the_holder_of_each_lease,
+            a_worker_that_leaves_is_no_longer_live,
+            an_announcement_wakes_a_membership_waiter,
         );
     };
     (@each $fresh:expr; $($name:ident),+ $(,)?) => {

@@ -11,6 +11,13 @@ pub const META: &str = "stock:meta";
 /// Membership: sorted set of worker id → store time (ms) of its last heartbeat.
 pub const WORKERS: &str = "stock:workers";
 
+/// Membership announcements: a short stream (capped near [`MEMBERSHIP_MAX_LEN`] entries), one
+/// entry per join, lease release or leave, read with a blocking `XREAD` by every worker.
+pub const MEMBERSHIP: &str = "stock:membership";
+
+/// Approximate cap on the entries kept in [`MEMBERSHIP`].
+pub const MEMBERSHIP_MAX_LEN: usize = 1000;
+
 /// Version of this key layout and value encoding, recorded in [`META`].
 pub const SCHEMA: &str = "1";
 

@@ -9,7 +9,8 @@ use super::{RedisStore, keys, millis, scripts};
 use crate::command::CommandEnvelope;
 use crate::shard::ShardId;
 use crate::store::{
-    ClusterView, CommandLog, LeaseToken, Leases, StoreError, StreamId, lease_holder,
+    ClusterView, CommandLog, LeaseToken, Leases, MembershipCursor, StoreError, StreamId,
+    lease_holder,
 };
 
 /// Entries of an `XREAD` answer with their commands.
@@ -41,7 +42,7 @@ impl CommandLog for RedisStore {
             .map_err(|e| StoreError::Corrupt(format!("command: {e}")))?;
         let mut add = redis::cmd("XADD");
         add.arg(keys::commands(shard)).arg("*").arg("c").arg(json);
-        self.query::<String>("append", &add).await?.parse()
+        self.query_unsent::<String>("append", &add).await?.parse()
     }
 
     async fn now_ms(&self) -> Result<u64, StoreError> {
@@ -165,9 +166,24 @@ impl Leases for RedisStore {
         let leases: Vec<Option<String>> = self.query_each("leases", commands).await?;
         let holders = leases
             .iter()
-            .flatten()
-            .map(|v| lease_holder(v).to_owned())
+            .map(|v| v.as_deref().map(|v| lease_holder(v).to_owned()))
             .collect();
         Ok(ClusterView::from_parts(heartbeats, holders))
+    }
+
+    async fn leave(&self, worker: &str) -> Result<(), StoreError> {
+        self.leave_membership(worker).await
+    }
+
+    async fn announce(&self, worker: &str) -> Result<(), StoreError> {
+        self.announce_membership(worker).await
+    }
+
+    async fn await_membership_change(
+        &self,
+        after: &MembershipCursor,
+        timeout: Duration,
+    ) -> Result<MembershipCursor, StoreError> {
+        self.await_announcement(after, timeout).await
     }
 }

@@ -11,6 +11,7 @@ mod codec;
 mod conn;
 pub mod keys;
 mod log;
+mod membership;
 mod replies;
 mod scripts;
 mod state;
@@ -304,6 +305,25 @@ impl RedisStore {
         self.run(what, cmd.query_async(&mut conn)).await
     }
 
+    /// [`RedisStore::query`] for a command whose failure must say whether it can have had an
+    /// effect: a command that could not even be sent (connection refused, no connection to a
+    /// node) fails as [`StoreError::Unreachable`]; any other failure, a timeout included, may
+    /// have reached Redis.
+    async fn query_unsent<T: FromRedisValue>(
+        &self,
+        what: &str,
+        cmd: &Cmd,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        let limit = self.options.response_timeout;
+        match tokio::time::timeout(limit, cmd.query_async(&mut conn)).await {
+            Ok(Err(e)) if never_sent(&e) => Err(StoreError::Unreachable(format!("{what}: {e}"))),
+            answer => answer
+                .map_err(|_| no_answer(what, limit))?
+                .map_err(|e| unavailable(what, &e)),
+        }
+    }
+
     /// The shard that holds a pot, by its location.
     fn shard_of(&self, location: &str) -> ShardId {
         shard_of(location, self.shards)
@@ -327,10 +347,18 @@ async fn run<T>(
     match tokio::time::timeout(limit, command).await {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => Err(unavailable(what, &e)),
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "{what}: no answer from Redis within {limit:?}"
-        ))),
+        Err(_) => Err(no_answer(what, limit)),
     }
+}
+
+fn no_answer(what: &str, limit: Duration) -> StoreError {
+    StoreError::Unavailable(format!("{what}: no answer from Redis within {limit:?}"))
+}
+
+/// Whether a failed command surely never left this process: only a failed connection attempt
+/// says so. A broken connection or a missing answer may follow a command Redis executed.
+fn never_sent(e: &RedisError) -> bool {
+    e.is_connection_refusal() || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
 }
 
 /// Maps a Redis error: answers that do not parse as expected are corrupt data; everything else

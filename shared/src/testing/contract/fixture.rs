@@ -19,6 +19,7 @@ pub fn envelope(id: &str) -> CommandEnvelope {
     CommandEnvelope {
         id: id.to_owned(),
         timeout_ms: None,
+        not_after_ms: None,
         traceparent: None,
         reply_to: None,
         command: Command::AcknowledgeMove(AcknowledgeMove {
