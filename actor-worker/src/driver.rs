@@ -21,7 +21,9 @@ use crate::stats::{GaugeShare, Stats};
 use crate::stock_pot;
 
 /// First wait after a store failure; doubled on each further failure.
-const MIN_BACKOFF: Duration = Duration::from_millis(20);
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest wait between two attempts while the store keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Why a driver stops.
 #[derive(Debug)]
@@ -45,6 +47,8 @@ pub(crate) struct ShardDriver {
     started: Instant,
     next_resend: Instant,
     backoff: Duration,
+    /// Whether the last store call failed: one warning per failure streak.
+    failing: bool,
     pots_share: GaugeShare,
     transit_share: GaugeShare,
     lag: metrics::Gauge,
@@ -78,6 +82,7 @@ impl ShardDriver {
             started: now,
             next_resend: now,
             backoff: MIN_BACKOFF,
+            failing: false,
             pots_share: GaugeShare::default(),
             transit_share: GaugeShare::default(),
             lag,
@@ -134,13 +139,24 @@ impl ShardDriver {
     async fn cycle(&mut self) -> Result<(), Stop> {
         let block = (self.settings.lease_ttl / 6).max(Duration::from_millis(5));
         let max = self.settings.batch_max.max(1);
-        match self
-            .store
-            .read(self.shard(), self.applied, max, block)
-            .await
-        {
-            Ok(entries) if entries.is_empty() => self.lag.set(0.0),
-            Ok(entries) => self.run_batch(entries.into()).await?,
+        // A stop (hand-off, shutdown) ends the wait at once: the successor takes the shard over
+        // without waiting out the block time. Entries read but dropped here are not committed;
+        // whoever owns the shard next reads them again from `applied`.
+        let mut shutdown = self.shutdown.clone();
+        let read = self.store.read(self.shard(), self.applied, max, block);
+        let read = tokio::select! {
+            read = read => read,
+            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+        };
+        match read {
+            Ok(entries) if entries.is_empty() => {
+                self.store_ok();
+                self.lag.set(0.0);
+            }
+            Ok(entries) => {
+                self.store_ok();
+                self.run_batch(entries.into()).await?;
+            }
             Err(error) => self.store_trouble("read commands", &error).await?,
         }
         self.tick().await;
@@ -189,15 +205,36 @@ impl ShardDriver {
         millis(self.started.elapsed())
     }
 
-    /// Logs a store failure and backs off; stops once the lease is no longer surely held.
+    /// Logs a store failure (once per failure streak) and backs off, doubling the pause up to
+    /// [`MAX_BACKOFF`] (and a third of the lease TTL, so that a lapsed lease is noticed in
+    /// time); stops once the lease is no longer surely held.
     async fn store_trouble(&mut self, what: &str, error: &StoreError) -> Result<(), Stop> {
-        tracing::warn!(shard = self.shard(), %error, "store call failed ({what}); retrying");
+        let shard = self.shard();
+        if self.failing {
+            tracing::debug!(shard, %error, "store call failed ({what}); retrying");
+        } else {
+            self.failing = true;
+            tracing::warn!(shard, %error, "store call failed ({what}); retrying with back-off");
+        }
         tokio::time::sleep(self.backoff).await;
-        self.backoff = (self.backoff * 2).min(self.settings.lease_ttl / 3);
+        let max = MAX_BACKOFF
+            .min(self.settings.lease_ttl / 3)
+            .max(MIN_BACKOFF);
+        self.backoff = (self.backoff * 2).min(max);
         if self.lease.is_valid() {
             Ok(())
         } else {
             Err(Stop::Lease)
+        }
+    }
+
+    /// A store call succeeded: the back-off starts over, and the end of a failure streak is
+    /// logged.
+    fn store_ok(&mut self) {
+        self.backoff = MIN_BACKOFF;
+        if self.failing {
+            self.failing = false;
+            tracing::info!(shard = self.shard(), "store reachable again");
         }
     }
 
@@ -209,7 +246,7 @@ impl ShardDriver {
         loop {
             match call().await {
                 Ok(value) => {
-                    self.backoff = MIN_BACKOFF;
+                    self.store_ok();
                     return Ok(value);
                 }
                 Err(error) => self.store_trouble(what, &error).await?,

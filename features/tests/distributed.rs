@@ -426,6 +426,8 @@ async fn a_write_nobody_commits_in_time_gets_503_and_is_never_applied_later() {
 const DELIVERIES: usize = 64;
 const SENDERS: usize = 8;
 const OWN_LINES: usize = 4;
+/// Deliveries numbered from these on wait for the first and the second kill.
+const HOLD: [usize; 2] = [2 * SENDERS, 5 * SENDERS];
 
 /// Delivery `d`: four lines of its own products (1, 2, 3, 4 units) and one line of the shared
 /// product `common` (`d + 1` units).
@@ -471,11 +473,17 @@ async fn multi_line_deliveries_are_all_or_nothing_when_the_worker_is_killed_mid_
         let location = |d: usize| locations[d % locations.len()].clone();
         let created = AtomicUsize::new(0);
         let unavailable = AtomicUsize::new(0);
+        // Deliveries from `HOLD[k]` on wait until the k-th kill has been made, so that both
+        // kills land mid-stream however fast the tier drains its streams.
+        let (kills, kills_seen) = tokio::sync::watch::channel(0usize);
         let senders = (0..SENDERS).map(|s| {
             let (created, unavailable, location) = (&created, &unavailable, &location);
+            let mut kills_seen = kills_seen.clone();
             async move {
                 let mut statuses = Vec::new();
                 for d in (s..DELIVERIES).step_by(SENDERS) {
+                    let phase = HOLD.iter().filter(|from| d >= **from).count();
+                    kills_seen.wait_for(|made| *made >= phase).await?;
                     let reply = deliver(stack, &location(d), &batch_delivery(d)).await?;
                     match reply.status {
                         201 => created.fetch_add(1, Ordering::Relaxed),
@@ -500,13 +508,17 @@ async fn multi_line_deliveries_are_all_or_nothing_when_the_worker_is_killed_mid_
         // First kill: the successor starts at once and takes over within the deadline of the
         // writes in flight. Second kill: it starts only once a write has been answered 503.
         let killer = async {
+            // Owned by the killer: if it fails, held senders stop waiting instead of hanging.
+            let kills = kills;
             answered(SENDERS).await?;
             stack.kill_worker(0).await?;
             let first = created.load(Ordering::Relaxed);
+            kills.send_replace(1);
             stack.start_worker("w2").await?;
             answered(first + 2 * SENDERS).await?;
             stack.kill_worker(1).await?;
             let second = created.load(Ordering::Relaxed);
+            kills.send_replace(2);
             eventually("a delivery answered 503", SETTLE, || async {
                 Ok((unavailable.load(Ordering::Relaxed) > 0).then_some(()))
             })

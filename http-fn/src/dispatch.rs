@@ -3,17 +3,20 @@
 //! (ARCHITECTURE.md §6): a reply means committed, a 503 means never applied.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shared::command::{Command, CommandEnvelope};
 use shared::reply::Reply;
 use shared::shard::{ShardId, shard_of};
-use shared::store::{ReplyWaiter, Settled, Store, StoreError, StreamId};
+use shared::store::{ReplyWaiter, Settled, Store, StoreError};
 use tokio::time::Instant;
 
-/// How long past the command timeout settling may take (store time lagging local time, or a
+/// How long past the local deadline settling may take (store time lagging local time, or a
 /// store hiccup) before the write is given up.
 const SETTLE_GRACE: Duration = Duration::from_secs(2);
+/// How far the store's clock may run ahead of this host's: added to the wall-clock bound every
+/// command carries (`not_after_ms`), so that the bound by the append time normally comes first.
+const CLOCK_ALLOWANCE: Duration = Duration::from_millis(500);
 const SETTLE_FIRST_PAUSE: Duration = Duration::from_millis(5);
 const SETTLE_MAX_PAUSE: Duration = Duration::from_millis(100);
 
@@ -56,28 +59,61 @@ impl Dispatcher {
             .open()
             .await
             .map_err(|e| unavailable("open a reply channel", &e))?;
+        let sent = Instant::now();
         let envelope = CommandEnvelope {
             id: format!("{:032x}", rand::random::<u128>()),
-            timeout_ms: Some(u64::try_from(self.command_timeout.as_millis()).unwrap_or(u64::MAX)),
+            timeout_ms: Some(millis(self.command_timeout)),
+            // Past this (our clock, with room for the store's running a little ahead) the command
+            // is dead wherever it is, even if its append is executed late (a frozen store).
+            not_after_ms: Some(
+                unix_ms()
+                    .saturating_add(millis(self.command_timeout))
+                    .saturating_add(millis(CLOCK_ALLOWANCE)),
+            ),
             traceparent: traceparent.or_else(crate::telemetry::current_traceparent),
             reply_to: Some(waiter.address.clone()),
             command,
         };
-        let appended = self
-            .store
-            .append(shard, &envelope)
+        let appended_ms = match self.store.append(shard, &envelope).await {
+            Ok(appended) => appended.ms,
+            Err(error @ StoreError::Unreachable(_)) => {
+                return Err(unavailable("send the command", &error));
+            }
+            Err(error) => {
+                // The append may have reached the stream, so the command may still be applied
+                // until its deadline: settle it like a write that got no reply. Its entry time
+                // is unknown, so the deadline is `not_after_ms`, which bounds it anyway.
+                tracing::warn!(%error, "store failure: the command may have been appended");
+                u64::MAX
+            }
+        };
+        let give_up = sent + self.command_timeout + CLOCK_ALLOWANCE;
+        self.finish(&mut waiter, shard, &envelope, appended_ms, give_up)
             .await
-            .map_err(|e| unavailable("send the command", &e))?;
-        if let Some(reply) = self.wait(&mut waiter).await {
+    }
+
+    /// A reply if one comes in time, else the settled outcome once the command's deadline
+    /// ([`CommandEnvelope::deadline_ms`] of `appended_ms`, store time; about `deadline` locally)
+    /// has passed. `appended_ms` is `u64::MAX` when the append's outcome is unknown.
+    async fn finish(
+        &self,
+        waiter: &mut ReplyWaiter,
+        shard: ShardId,
+        envelope: &CommandEnvelope,
+        appended_ms: u64,
+        deadline: Instant,
+    ) -> Result<Reply, DispatchError> {
+        if let Some(reply) = self.wait(waiter, deadline).await {
             return Ok(reply);
         }
-        self.settle(shard, &envelope, appended).await
+        let deadline_ms = envelope.deadline_ms(appended_ms);
+        self.settle(shard, envelope, deadline_ms, deadline + SETTLE_GRACE)
+            .await
     }
 
     /// Replies until the timeout: a final one at once; a provisional `InTransit` is kept while
     /// waiting for the `Created` that follows when the credit lands in time.
-    async fn wait(&self, waiter: &mut ReplyWaiter) -> Option<Reply> {
-        let until = Instant::now() + self.command_timeout;
+    async fn wait(&self, waiter: &mut ReplyWaiter, until: Instant) -> Option<Reply> {
         let mut in_transit = None;
         loop {
             match tokio::time::timeout_at(until, waiter.replies.recv()).await {
@@ -89,27 +125,26 @@ impl Dispatcher {
     }
 
     /// No reply in time: ask the store, once its time has passed the deadline, whether the write
-    /// was committed. After that point it can no longer be.
+    /// was committed. After that point it can no longer be. Every call is bounded by `give_up`.
     async fn settle(
         &self,
         shard: ShardId,
         envelope: &CommandEnvelope,
-        appended: StreamId,
+        deadline_ms: u64,
+        give_up: Instant,
     ) -> Result<Reply, DispatchError> {
         let command = &envelope.command;
         let Some((location, request_id)) = command.idempotency_key() else {
             return Err(DispatchError::Unavailable("not a client write".to_owned()));
         };
-        let deadline_ms = envelope.deadline_ms(appended.ms);
-        let give_up = Instant::now() + self.command_timeout + SETTLE_GRACE;
         let mut pause = SETTLE_FIRST_PAUSE;
         let mut last_error = None;
         while Instant::now() < give_up {
-            match self
-                .store
-                .settle(shard, location, request_id, deadline_ms)
+            let settling = self.store.settle(shard, location, request_id, deadline_ms);
+            let settled = tokio::time::timeout_at(give_up, settling)
                 .await
-            {
+                .unwrap_or_else(|_| Err(StoreError::Unavailable("settle: no answer".to_owned())));
+            match settled {
                 Ok(Settled::NotApplied) => {
                     return Err(DispatchError::Unavailable(
                         "no reply before the command deadline; not applied".to_owned(),
@@ -124,7 +159,7 @@ impl Dispatcher {
                 Ok(Settled::Pending) => {}
                 Err(error) => last_error = Some(error),
             }
-            tokio::time::sleep(pause).await;
+            tokio::time::sleep_until((Instant::now() + pause).min(give_up)).await;
             pause = (pause * 2).min(SETTLE_MAX_PAUSE);
         }
         Err(match last_error {
@@ -138,6 +173,18 @@ impl Dispatcher {
             }
         })
     }
+}
+
+/// Local wall-clock time, ms since the Unix epoch.
+fn unix_ms() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    millis(since_epoch)
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A store failure: logged once here with its cause; the response reveals nothing.

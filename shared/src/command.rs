@@ -13,6 +13,12 @@ pub struct CommandEnvelope {
     /// How long after its stream entry's time (store time) the command may still be applied;
     /// `None` for internal commands that must always be applied.
     pub timeout_ms: Option<u64>,
+    /// Wall-clock time (ms since the Unix epoch) after which the command must never be applied,
+    /// whenever it reached the stream: set by the sender from its own clock, so that a command
+    /// whose append was delayed (a store frozen while the request was in flight) cannot outlive
+    /// the sender's wait. `None`: bounded by `timeout_ms` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after_ms: Option<u64>,
     /// W3C `traceparent` of the request that caused the command.
     pub traceparent: Option<String>,
     /// Where to send replies; `None` when nobody waits.
@@ -102,10 +108,13 @@ pub struct AcknowledgeMove {
 
 impl CommandEnvelope {
     /// Store time (ms since the Unix epoch) after which the command must never be applied, given
-    /// the store time at which it was appended (its stream id's `ms`).
+    /// the store time at which it was appended (its stream id's `ms`): the earlier of the append
+    /// time plus `timeout_ms` and `not_after_ms`.
     pub fn deadline_ms(&self, appended_ms: u64) -> u64 {
-        self.timeout_ms
-            .map_or(u64::MAX, |t| appended_ms.saturating_add(t))
+        let by_timeout = self
+            .timeout_ms
+            .map_or(u64::MAX, |t| appended_ms.saturating_add(t));
+        by_timeout.min(self.not_after_ms.unwrap_or(u64::MAX))
     }
 }
 
@@ -233,4 +242,39 @@ impl Command {
 /// `-0.0` and `0.0` are the same quantity for idempotency purposes.
 fn normalized(v: f64) -> f64 {
     if v == 0.0 { 0.0 } else { v }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(timeout_ms: Option<u64>, not_after_ms: Option<u64>) -> CommandEnvelope {
+        CommandEnvelope {
+            id: "c".to_owned(),
+            timeout_ms,
+            not_after_ms,
+            traceparent: None,
+            reply_to: None,
+            command: Command::AcknowledgeMove(AcknowledgeMove {
+                move_id: "m".to_owned(),
+                source: "S".to_owned(),
+                request_id: "r".to_owned(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_deadline_is_the_earlier_of_append_time_plus_timeout_and_the_wall_clock_bound() {
+        assert_eq!(envelope(None, None).deadline_ms(1_000), u64::MAX);
+        assert_eq!(envelope(Some(500), None).deadline_ms(1_000), 1_500);
+        assert_eq!(envelope(Some(500), Some(2_000)).deadline_ms(1_000), 1_500);
+        // Appended late (the store was frozen while the append was in flight): the sender's
+        // bound wins, so the command cannot outlive the sender's wait.
+        assert_eq!(envelope(Some(500), Some(2_000)).deadline_ms(1_800), 2_000);
+        // Append outcome unknown: the bound alone.
+        assert_eq!(
+            envelope(Some(500), Some(2_000)).deadline_ms(u64::MAX),
+            2_000
+        );
+    }
 }

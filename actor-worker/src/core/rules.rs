@@ -183,6 +183,7 @@ impl ShardCore {
         let acknowledge = CommandEnvelope {
             id: format!("{}/ack", c.move_id),
             timeout_ms: None,
+            not_after_ms: None,
             traceparent: envelope.traceparent.clone(),
             reply_to: None,
             command: Command::AcknowledgeMove(AcknowledgeMove {
@@ -319,6 +320,7 @@ pub(crate) fn credit_envelope(
     CommandEnvelope {
         id: format!("{}/credit", credit.move_id),
         timeout_ms: None,
+        not_after_ms: None,
         traceparent,
         reply_to,
         command: Command::CreditMove(credit),

@@ -37,6 +37,7 @@ pub(super) fn client(request_id: &str, command: Command) -> CommandEnvelope {
     CommandEnvelope {
         id: format!("cmd-{request_id}"),
         timeout_ms: Some(5_000),
+        not_after_ms: None,
         traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
         reply_to: Some(format!("reply-{request_id}")),
         command,

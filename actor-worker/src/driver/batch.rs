@@ -8,7 +8,7 @@ use shared::store::{CommitError, StoreError, StreamId};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::{MIN_BACKOFF, ShardDriver, Stop};
+use super::{ShardDriver, Stop};
 use crate::core::{Batch, CoreError, Effect, Need};
 use crate::stock_pot;
 
@@ -178,7 +178,7 @@ impl ShardDriver {
                     .record(started.elapsed().as_secs_f64());
                 self.stats.commit_batch_size.record(batch.commands as f64);
                 self.core.confirm();
-                self.backoff = MIN_BACKOFF;
+                self.store_ok();
                 self.after_commit(batch).await;
                 Ok(true)
             }

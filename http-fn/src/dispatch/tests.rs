@@ -1,5 +1,5 @@
 //! Dispatch over the embedded store with a running worker (or none, or one whose replies are
-//! lost).
+//! lost), and over appends that fail before or after reaching the stream.
 #![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
@@ -13,7 +13,7 @@ use shared::reply::IdempotencyRecord;
 use shared::store::memory::MemoryStore;
 use shared::store::{
     ClusterView, CommandLog, CommitError, LeaseToken, Leases, PotRef, ReadModel, Replies,
-    ShardCommit, ShardState,
+    ShardCommit, ShardState, StreamId,
 };
 
 use super::*;
@@ -182,7 +182,7 @@ async fn without_a_worker_a_write_is_unavailable_and_a_later_worker_never_applie
 
 #[tokio::test]
 async fn a_committed_write_whose_reply_is_lost_is_settled_from_its_record() {
-    let store: Arc<dyn Store> = Arc::new(Mute(MemoryStore::new()));
+    let store: Arc<dyn Store> = Arc::new(Faulty::new(AppendFault::None, true));
     let worker = worker(store.clone());
     let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_millis(100));
     let l = location(1, 1);
@@ -200,20 +200,110 @@ async fn a_committed_write_whose_reply_is_lost_is_settled_from_its_record() {
     worker.shutdown().await;
 }
 
-/// The embedded store with every reply lost.
-struct Mute(MemoryStore);
+#[tokio::test]
+async fn a_write_whose_append_failed_after_landing_is_settled_as_created() {
+    let store: Arc<dyn Store> = Arc::new(Faulty::new(AppendFault::LandedUnanswered, true));
+    let worker = worker(store.clone());
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_millis(200));
+    let l = location(2, 1);
+    let command = delivery(&l, "d1", 5.0);
+    assert_eq!(
+        dispatcher.execute(command.clone(), None).await.unwrap(),
+        created(&command)
+    );
+    assert_eq!(quantity(store.as_ref(), &l).await, 5.0);
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_write_whose_append_may_have_landed_is_unavailable_only_once_it_can_never_apply() {
+    let faulty = Arc::new(Faulty::new(AppendFault::LandedUnanswered, false));
+    let store: Arc<dyn Store> = faulty.clone();
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_millis(200));
+    let l = location(3, 1);
+    let result = dispatcher.execute(delivery(&l, "d1", 5.0), None).await;
+    assert!(matches!(result, Err(DispatchError::Unavailable(_))));
+    assert!(faulty.settles() > 0, "answered without settling");
+    // The command is in the stream; a worker arriving now must find it expired.
+    let worker = worker(store.clone());
+    let until = Instant::now() + Duration::from_secs(5);
+    while faulty.inner.stream_len(3) > 0 {
+        assert!(
+            Instant::now() < until,
+            "the worker never consumed the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(quantity(store.as_ref(), &l).await, 0.0);
+    assert!(store.load_record(3, &l, "d1").await.unwrap().is_none());
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_write_that_could_not_be_sent_is_unavailable_without_settling() {
+    let faulty = Arc::new(Faulty::new(AppendFault::Refused, false));
+    let store: Arc<dyn Store> = faulty.clone();
+    let worker = worker(store.clone());
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(60));
+    let result = dispatcher
+        .execute(delivery(&location(0, 1), "d1", 5.0), None)
+        .await;
+    assert!(matches!(result, Err(DispatchError::Unavailable(_))));
+    assert_eq!(faulty.settles(), 0);
+    assert_eq!(faulty.inner.stream_len(0), 0);
+    worker.shutdown().await;
+}
+
+/// How the wrapped store's `append` fails.
+enum AppendFault {
+    None,
+    /// Refused before anything was sent.
+    Refused,
+    /// Appended, then failed as if the connection broke before the answer.
+    LandedUnanswered,
+}
+
+/// The embedded store with a failing `append`, or every reply lost, counting settle calls.
+struct Faulty {
+    inner: MemoryStore,
+    append: AppendFault,
+    lose_replies: bool,
+    settles: std::sync::atomic::AtomicUsize,
+}
+
+impl Faulty {
+    fn new(append: AppendFault, lose_replies: bool) -> Faulty {
+        Faulty {
+            inner: MemoryStore::new(),
+            append,
+            lose_replies,
+            settles: Default::default(),
+        }
+    }
+
+    fn settles(&self) -> usize {
+        self.settles.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
 
 #[async_trait]
-impl CommandLog for Mute {
+impl CommandLog for Faulty {
     async fn append(
         &self,
         shard: ShardId,
         command: &CommandEnvelope,
     ) -> Result<StreamId, StoreError> {
-        self.0.append(shard, command).await
+        match self.append {
+            AppendFault::None => self.inner.append(shard, command).await,
+            AppendFault::Refused => Err(StoreError::Unreachable("refused".to_owned())),
+            AppendFault::LandedUnanswered => {
+                self.inner.append(shard, command).await?;
+                Err(StoreError::Unavailable("connection reset".to_owned()))
+            }
+        }
     }
     async fn now_ms(&self) -> Result<u64, StoreError> {
-        self.0.now_ms().await
+        self.inner.now_ms().await
     }
     async fn read(
         &self,
@@ -222,41 +312,41 @@ impl CommandLog for Mute {
         max: usize,
         block: Duration,
     ) -> Result<Vec<(StreamId, CommandEnvelope)>, StoreError> {
-        self.0.read(shard, after, max, block).await
+        self.inner.read(shard, after, max, block).await
     }
 }
 
 #[async_trait]
-impl Leases for Mute {
+impl Leases for Faulty {
     async fn acquire(
         &self,
         shard: ShardId,
         worker: &str,
         ttl: Duration,
     ) -> Result<Option<LeaseToken>, StoreError> {
-        self.0.acquire(shard, worker, ttl).await
+        self.inner.acquire(shard, worker, ttl).await
     }
     async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, StoreError> {
-        self.0.renew(token, ttl).await
+        self.inner.renew(token, ttl).await
     }
     async fn release(&self, token: &LeaseToken) -> Result<bool, StoreError> {
-        self.0.release(token).await
+        self.inner.release(token).await
     }
     async fn heartbeat(&self, worker: &str) -> Result<(), StoreError> {
-        self.0.heartbeat(worker).await
+        self.inner.heartbeat(worker).await
     }
     async fn cluster(&self, shards: u32, max_age: Duration) -> Result<ClusterView, StoreError> {
-        self.0.cluster(shards, max_age).await
+        self.inner.cluster(shards, max_age).await
     }
 }
 
 #[async_trait]
-impl ShardState for Mute {
+impl ShardState for Faulty {
     async fn applied(&self, shard: ShardId) -> Result<StreamId, StoreError> {
-        self.0.applied(shard).await
+        self.inner.applied(shard).await
     }
     async fn load_pot(&self, shard: ShardId, pot: &PotRef) -> Result<StoredPot, StoreError> {
-        self.0.load_pot(shard, pot).await
+        self.inner.load_pot(shard, pot).await
     }
     async fn load_history(
         &self,
@@ -264,7 +354,7 @@ impl ShardState for Mute {
         pot: &PotRef,
         request: &HistoryRequest,
     ) -> Result<PotHistory, StoreError> {
-        self.0.load_history(shard, pot, request).await
+        self.inner.load_history(shard, pot, request).await
     }
     async fn load_record(
         &self,
@@ -272,13 +362,13 @@ impl ShardState for Mute {
         location: &str,
         request_id: &str,
     ) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.0.load_record(shard, location, request_id).await
+        self.inner.load_record(shard, location, request_id).await
     }
     async fn credit_applied(&self, shard: ShardId, move_id: &str) -> Result<bool, StoreError> {
-        self.0.credit_applied(shard, move_id).await
+        self.inner.credit_applied(shard, move_id).await
     }
     async fn outbox(&self, shard: ShardId) -> Result<Vec<CreditMove>, StoreError> {
-        self.0.outbox(shard).await
+        self.inner.outbox(shard).await
     }
     async fn commit(
         &self,
@@ -286,7 +376,7 @@ impl ShardState for Mute {
         commit: &ShardCommit,
         retention: Duration,
     ) -> Result<(), CommitError> {
-        self.0.commit(token, commit, retention).await
+        self.inner.commit(token, commit, retention).await
     }
     async fn settle(
         &self,
@@ -295,28 +385,33 @@ impl ShardState for Mute {
         request_id: &str,
         deadline_ms: u64,
     ) -> Result<Settled, StoreError> {
-        self.0
+        self.settles
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner
             .settle(shard, location, request_id, deadline_ms)
             .await
     }
 }
 
 #[async_trait]
-impl ReadModel for Mute {
+impl ReadModel for Faulty {
     async fn read_pots(&self, pots: &[PotRef]) -> Result<Vec<PotState>, StoreError> {
-        self.0.read_pots(pots).await
+        self.inner.read_pots(pots).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
-        self.0.ping().await
+        self.inner.ping().await
     }
 }
 
 #[async_trait]
-impl Replies for Mute {
+impl Replies for Faulty {
     async fn open(&self) -> Result<ReplyWaiter, StoreError> {
-        self.0.open().await
+        self.inner.open().await
     }
-    async fn send(&self, _address: &str, _reply: &Reply) -> Result<(), StoreError> {
-        Ok(())
+    async fn send(&self, address: &str, reply: &Reply) -> Result<(), StoreError> {
+        if self.lose_replies {
+            return Ok(());
+        }
+        self.inner.send(address, reply).await
     }
 }

@@ -33,8 +33,10 @@ const PURGE_EVERY: u64 = 256;
 const REPLY_BLOCK: Duration = Duration::from_secs(5);
 /// Entries read from the reply stream per round trip.
 const STREAM_READ_COUNT: usize = 1_000;
-/// Pause after a failed read of a reply channel.
-const RETRY_PAUSE: Duration = Duration::from_millis(200);
+/// First pause after a failed read of a reply channel; doubled while the failures go on.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// Longest pause between two attempts to read a reply channel.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Which reply channel an HTTP-tier instance listens on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,17 +222,57 @@ impl RedisStore {
     }
 }
 
+/// The failures of one reader in a row: a warning when a streak starts, an info line when it
+/// ends, and a pause that doubles in between.
+struct Streak {
+    what: &'static str,
+    pause: Duration,
+    failing: bool,
+}
+
+impl Streak {
+    fn new(what: &'static str) -> Streak {
+        Streak {
+            what,
+            pause: RETRY_PAUSE,
+            failing: false,
+        }
+    }
+
+    /// Logs a failure (a warning for the first of a streak) and pauses.
+    async fn failed(&mut self, error: &(dyn std::fmt::Display + Sync)) {
+        if self.failing {
+            tracing::debug!(%error, "{} failed again", self.what);
+        } else {
+            self.failing = true;
+            tracing::warn!(%error, "{} failed; retrying with back-off", self.what);
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(MAX_RETRY_PAUSE);
+    }
+
+    fn succeeded(&mut self) {
+        self.pause = RETRY_PAUSE;
+        if self.failing {
+            self.failing = false;
+            tracing::info!("{}: store reachable again", self.what);
+        }
+    }
+}
+
 /// The reply stream reader: one per instance, on a connection of its own.
 async fn read_stream(dedicated: Dedicated, stream: String, waiters: Arc<Mutex<Waiters>>) {
     let mut last = String::from("0-0");
     let mut connection = None;
+    let mut streak = Streak::new("reply stream read");
     loop {
         if connection.is_none() {
             match dedicated.open(REPLY_BLOCK).await {
                 Ok(c) => connection = Some(c),
                 Err(e) => {
-                    tracing::warn!(error = %e, "reply stream: cannot connect");
-                    tokio::time::sleep(RETRY_PAUSE).await;
+                    streak
+                        .failed(&unavailable("reply stream: connect", &e))
+                        .await;
                     continue;
                 }
             }
@@ -249,6 +291,7 @@ async fn read_stream(dedicated: Dedicated, stream: String, waiters: Arc<Mutex<Wa
         let reading = read.query_async::<Option<StreamReadReply>>(conn);
         match tokio::time::timeout(REPLY_BLOCK * 2, reading).await {
             Ok(Ok(reply)) => {
+                streak.succeeded();
                 let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
                 for entry in entries {
                     dispatch(&waiters, &entry);
@@ -256,13 +299,12 @@ async fn read_stream(dedicated: Dedicated, stream: String, waiters: Arc<Mutex<Wa
                 }
             }
             Ok(Err(e)) => {
-                tracing::warn!(error = %unavailable("reply stream", &e), "reply stream read failed");
                 connection = None;
-                tokio::time::sleep(RETRY_PAUSE).await;
+                streak.failed(&unavailable("reply stream", &e)).await;
             }
             Err(_) => {
-                tracing::warn!("reply stream read: no answer; reconnecting");
                 connection = None;
+                streak.failed(&"no answer; reconnecting").await;
             }
         }
     }
@@ -300,18 +342,26 @@ async fn pop_list(pool: BlockingPool, list: String, sender: mpsc::Sender<Reply>)
     let limit = REPLY_BLOCK * 2;
     let mut pop = redis::cmd("BLPOP");
     pop.arg(&list).arg(REPLY_BLOCK.as_secs_f64());
+    let mut streak = Streak::new("reply list read");
     loop {
         let popped = tokio::select! {
             () = sender.closed() => return,
             popped = pool.query::<Option<(String, String)>>("reply pop", &pop, limit) => popped,
         };
         let json = match popped {
-            Ok(Some((_, json))) => json,
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "reply list read failed");
-                tokio::time::sleep(RETRY_PAUSE).await;
+            Ok(Some((_, json))) => {
+                streak.succeeded();
+                json
+            }
+            Ok(None) => {
+                streak.succeeded();
                 continue;
+            }
+            Err(e) => {
+                tokio::select! {
+                    () = sender.closed() => return,
+                    () = streak.failed(&e) => continue,
+                }
             }
         };
         let reply = match serde_json::from_str::<Reply>(&json) {
