@@ -3,6 +3,7 @@
 //! The cucumber scenarios and their steps live in `tests/acceptance/`; this library holds what
 //! they share and what can be unit-tested on its own.
 
+pub mod chaos;
 pub mod estate;
 pub mod json;
 pub mod location_api;
