@@ -228,6 +228,11 @@ async fn a_paused_or_fenced_off_worker_commits_nothing_and_every_write_lands_onc
         taken?;
         stack.resume_worker(a).await?;
         wait_leases_held(stack, a, 0).await?;
+        // Read before any new write: the resumed worker rejoins the balance and may then take
+        // shards back under new leases and commit legitimately.
+        let a_commits_after = stack
+            .worker_metric(a, "stock_commit_batch_size_count")
+            .await?;
         write_everywhere(stack, &locations, "resumed", 4.0).await?;
 
         let a_log = stack.worker_log(a).await?;
@@ -237,9 +242,6 @@ async fn a_paused_or_fenced_off_worker_commits_nothing_and_every_write_lands_onc
             "the resumed worker stopped {stopped} shards, had {}",
             lost.len()
         );
-        let a_commits_after = stack
-            .worker_metric(a, "stock_commit_batch_size_count")
-            .await?;
         ensure!(
             a_commits_after == a_commits,
             "the resumed worker committed {} batches after losing its leases",
