@@ -2,7 +2,9 @@
 # Measures throughput and latency with the load generator (features/src/bin/loadgen.rs):
 #   1. embedded: one http-fn, NODE_ROLE=both, in-memory store;
 #   2. distributed: local redis-server, two actor-workers, one http-fn (NODE_ROLE=http), with the
-#      `stream` reply channel and with the `key` reply channel;
+#      `stream` reply channel and with the `key` reply channel, Redis without persistence;
+#   3. the same with the `stream` channel and Redis with `--appendonly yes --appendfsync always`
+#      (every commit fsynced before it returns);
 # each at concurrency 1, 16 and 64. Only loopback addresses are used; every process is stopped at
 # the end. Usage: features/perf.sh [seconds per run, default 10]
 set -euo pipefail
@@ -38,10 +40,19 @@ wait_http "http://127.0.0.1:$port/health/ready"
 load embedded "http://127.0.0.1:$port"
 kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 
-for channel in stream key; do
-  echo "== distributed (redis-server, 2 actor-workers, 1 http-fn), reply channel $channel"
+for variant in stream key stream-aof; do
+  channel=${variant%-aof}
+  persistence=(--appendonly no)
+  label="distributed-$channel"
+  if [ "$variant" = stream-aof ]; then
+    persistence=(--appendonly yes --appendfsync always)
+    label="distributed-$channel-aof-always"
+  fi
+  echo "== distributed (redis-server ${persistence[*]}, 2 actor-workers, 1 http-fn), reply channel $channel"
   rport=$(free_port)
-  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --daemonize no >"$WORK/redis.log" 2>&1 &
+  rm -rf "$WORK/redis" && mkdir -p "$WORK/redis"
+  redis-server --port "$rport" --bind 127.0.0.1 --dir "$WORK/redis" --save "" "${persistence[@]}" \
+    --daemonize no >"$WORK/redis.log" 2>&1 &
   REDIS=$!
   for _ in $(seq 1 100); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.05; done
   for w in 1 2; do
@@ -55,7 +66,7 @@ for channel in stream key; do
   PIDS+=($!)
   wait_http "http://127.0.0.1:$port/health/ready"
   for _ in $(seq 1 100); do curl -s "http://127.0.0.1:$port/health/cluster" | grep -q '"unowned":0' && break; sleep 0.1; done
-  load "distributed-$channel" "http://127.0.0.1:$port"
+  load "$label" "http://127.0.0.1:$port"
   # Stop the service first (workers release their leases), then Redis.
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
