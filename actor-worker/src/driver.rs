@@ -142,11 +142,12 @@ impl ShardDriver {
         // A stop (hand-off, shutdown) ends the wait at once: the successor takes the shard over
         // without waiting out the block time. Entries read but dropped here are not committed;
         // whoever owns the shard next reads them again from `applied`.
-        let mut shutdown = self.shutdown.clone();
-        let read = self.store.read(self.shard(), self.applied, max, block);
+        let read = self
+            .store
+            .read(self.lease.shard(), self.applied, max, block);
         let read = tokio::select! {
             read = read => read,
-            _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
+            _ = self.shutdown.wait_for(|stop| *stop) => return Ok(()),
         };
         match read {
             Ok(entries) if entries.is_empty() => {

@@ -389,6 +389,12 @@ impl Stack {
         .await
     }
 
+    /// POSTs the delivery `body` (see [`delivery`]) at `location`.
+    pub async fn deliver(&self, location: &str, body: &Value) -> anyhow::Result<HttpReply> {
+        let path = format!("/locations/{}/deliveries", segment(location));
+        self.post(&path, body).await
+    }
+
     /// GETs `path` with the stack's token.
     pub async fn get(&self, path: &str) -> anyhow::Result<HttpReply> {
         let request = self
@@ -418,6 +424,26 @@ impl Stack {
         answer.json()["quantity"]
             .as_f64()
             .with_context(|| format!("GET {path}: no quantity in {}", answer.body))
+    }
+
+    /// Runs a test `body` on the stack: finishes the stack if it passed; otherwise drops it (the
+    /// logs are kept) and panics with the error and where the logs are.
+    pub async fn run<F>(self, body: F)
+    where
+        F: AsyncFnOnce(&Stack) -> anyhow::Result<()>,
+    {
+        match body(&self).await {
+            Ok(()) => {
+                if let Err(error) = self.finish().await {
+                    panic!("stopping the stack: {error:#}");
+                }
+            }
+            Err(error) => {
+                let logs = self.log_dir().display().to_string();
+                drop(self);
+                panic!("{error:#}\n(process logs: {logs})");
+            }
+        }
     }
 
     /// Marks the test as passed and kills every process.
@@ -459,6 +485,19 @@ where
         }
         tokio::time::sleep(POLL_EVERY).await;
     }
+}
+
+/// The body of a delivery (`POST /locations/{id}/deliveries`) of `lines`, each
+/// `(product, quantity)`.
+pub fn delivery(request_id: &str, lines: &[(&str, f64)]) -> Value {
+    let products: Vec<Value> = lines
+        .iter()
+        .map(|(product, quantity)| json!({"productId": product, "quantity": quantity}))
+        .collect();
+    json!({
+        "requestId": request_id, "supplierId": "s1", "supplierRef": "po-1",
+        "deliveredAt": "2024-12-26T15:35:00", "products": products,
+    })
 }
 
 /// The first id `<prefix>-<n>` (n = 0, 1, …) that maps to `shard` of `shards`.

@@ -11,7 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use features::stack::{HttpReply, Stack, StackConfig, eventually, location_in_shard, segment};
+use features::stack::{
+    HttpReply, Stack, StackConfig, delivery, eventually, location_in_shard, segment,
+};
 use futures::future::join_all;
 use serde_json::{Value, json};
 use shared::shard::shard_of;
@@ -27,22 +29,6 @@ const FOREIGN_TOKEN: &str = "intruder/999999/fenced";
 const FOREIGN_TTL_MS: u64 = 120_000;
 
 // ---------------------------------------------------------------- request bodies and calls
-
-fn delivery(request_id: &str, lines: &[(&str, f64)]) -> Value {
-    let products: Vec<Value> = lines
-        .iter()
-        .map(|(product, quantity)| json!({"productId": product, "quantity": quantity}))
-        .collect();
-    json!({
-        "requestId": request_id, "supplierId": "s1", "supplierRef": "po-1",
-        "deliveredAt": "2024-12-26T15:35:00", "products": products,
-    })
-}
-
-async fn deliver(stack: &Stack, location: &str, body: &Value) -> anyhow::Result<HttpReply> {
-    let path = format!("/locations/{}/deliveries", segment(location));
-    stack.post(&path, body).await
-}
 
 fn movement(request_id: &str, destination: &str, quantity: f64) -> Value {
     json!({
@@ -73,23 +59,6 @@ fn expect_status(reply: &HttpReply, status: u16, what: &str) -> anyhow::Result<(
         reply.body
     );
     Ok(())
-}
-
-/// Runs a test body on a stack and finishes the stack only if the body passed, so a failure
-/// keeps and names the logs.
-async fn run<F>(stack: Stack, body: F)
-where
-    F: AsyncFnOnce(&Stack) -> anyhow::Result<()>,
-{
-    let outcome = body(&stack).await;
-    match outcome {
-        Ok(()) => stack.finish().await.unwrap(),
-        Err(error) => {
-            let logs = stack.log_dir().display().to_string();
-            drop(stack);
-            panic!("{error:#}\n(process logs: {logs})");
-        }
-    }
 }
 
 // ---------------------------------------------------------------- Redis fault injection
@@ -195,98 +164,99 @@ async fn a_paused_or_fenced_off_worker_commits_nothing_and_every_write_lands_onc
         ..StackConfig::default()
     };
     let stack = Stack::start("leases-and-fencing", config).await.unwrap();
-    run(stack, async |stack| {
-        // Each shard is leased by exactly one of the two workers.
-        stack.wait_all_owned_by(&["w1", "w2"], SETTLE).await?;
-        eventually("the two workers' leases to add up", SETTLE, || async {
-            let a = stack.worker_metric(0, "stock_leases_held").await?;
-            let b = stack.worker_metric(1, "stock_leases_held").await?;
-            Ok((a + b == f64::from(shards)).then_some(()))
+    stack
+        .run(async |stack| {
+            // Each shard is leased by exactly one of the two workers.
+            stack.wait_all_owned_by(&["w1", "w2"], SETTLE).await?;
+            eventually("the two workers' leases to add up", SETTLE, || async {
+                let a = stack.worker_metric(0, "stock_leases_held").await?;
+                let b = stack.worker_metric(1, "stock_leases_held").await?;
+                Ok((a + b == f64::from(shards)).then_some(()))
+            })
+            .await?;
+            write_everywhere(stack, &locations, "before", 1.0).await?;
+
+            // Pause the owner of shard 0 past its lease; the other takes its shards over.
+            let owner = stack.lease_owners().await?[0]
+                .clone()
+                .context("shard 0 unowned")?;
+            let (a, b) = if owner == "w1" { (0, 1) } else { (1, 0) };
+            let lost = stack.shards_of(&owner).await?;
+            let a_commits = stack
+                .worker_metric(a, "stock_commit_batch_size_count")
+                .await?;
+            ensure!(a_commits > 0.0, "the owner of shard 0 reports no commit");
+            stack.pause_worker(a).await?;
+            let b_id = stack.worker_id(b).await?;
+            let b_only = [b_id.as_str()];
+            // Writes sent while A is frozen: those for A's shards reach A's blocked reads too.
+            let (written, taken) = tokio::join!(
+                write_everywhere(stack, &locations, "paused", 2.0),
+                stack.wait_all_owned_by(&b_only, SETTLE),
+            );
+            written?;
+            taken?;
+            stack.resume_worker(a).await?;
+            wait_leases_held(stack, a, 0).await?;
+            // Read before any new write: the resumed worker rejoins the balance and may then take
+            // shards back under new leases and commit legitimately.
+            let a_commits_after = stack
+                .worker_metric(a, "stock_commit_batch_size_count")
+                .await?;
+            write_everywhere(stack, &locations, "resumed", 4.0).await?;
+
+            let a_log = stack.worker_log(a).await?;
+            let stopped = a_log.matches("shard stopped: lease not held").count();
+            ensure!(
+                stopped >= lost.len(),
+                "the resumed worker stopped {stopped} shards, had {}",
+                lost.len()
+            );
+            ensure!(
+                a_commits_after == a_commits,
+                "the resumed worker committed {} batches after losing its leases",
+                a_commits_after - a_commits
+            );
+            for location in &locations {
+                let quantity = stack.quantity(location, "p").await?;
+                ensure!(quantity == 7.0, "{location}: {quantity}, expected 7.0");
+            }
+
+            // A stale token: the lease taken from under B while B still believes it holds it.
+            let shard = shard_of(&locations[0], shards);
+            let fenced_before = stack
+                .worker_metric(b, "stock_fenced_rejections_total")
+                .await?;
+            steal_lease(stack, shard).await?;
+            let body = delivery("fenced-1", &[("p", 8.0)]);
+            let fenced = stack.deliver(&locations[0], &body).await?;
+            expect_status(&fenced, 503, "a write on a fenced-off shard")?;
+            let fenced_after = stack
+                .worker_metric(b, "stock_fenced_rejections_total")
+                .await?;
+            let b_log = stack.worker_log(b).await?;
+            ensure!(
+                fenced_after > fenced_before || b_log.contains("lease lost"),
+                "the worker neither had a commit fenced off nor noticed the lease loss"
+            );
+            eprintln!(
+                "fenced commits rejected by Redis: {}",
+                fenced_after - fenced_before
+            );
+            ensure!(
+                stack.quantity(&locations[0], "p").await? == 7.0,
+                "a fenced write landed"
+            );
+
+            // Once the lease is free again, a worker carries on and the write can be sent again.
+            free_lease(stack, shard).await?;
+            stack.wait_all_owned_by(&["w1", "w2"], SETTLE).await?;
+            let again = stack.deliver(&locations[0], &body).await?;
+            expect_status(&again, 201, "the fenced write sent again")?;
+            ensure!(stack.quantity(&locations[0], "p").await? == 15.0);
+            Ok(())
         })
-        .await?;
-        write_everywhere(stack, &locations, "before", 1.0).await?;
-
-        // Pause the owner of shard 0 past its lease; the other takes its shards over.
-        let owner = stack.lease_owners().await?[0]
-            .clone()
-            .context("shard 0 unowned")?;
-        let (a, b) = if owner == "w1" { (0, 1) } else { (1, 0) };
-        let lost = stack.shards_of(&owner).await?;
-        let a_commits = stack
-            .worker_metric(a, "stock_commit_batch_size_count")
-            .await?;
-        ensure!(a_commits > 0.0, "the owner of shard 0 reports no commit");
-        stack.pause_worker(a).await?;
-        let b_id = stack.worker_id(b).await?;
-        let b_only = [b_id.as_str()];
-        // Writes sent while A is frozen: those for A's shards reach A's blocked reads too.
-        let (written, taken) = tokio::join!(
-            write_everywhere(stack, &locations, "paused", 2.0),
-            stack.wait_all_owned_by(&b_only, SETTLE),
-        );
-        written?;
-        taken?;
-        stack.resume_worker(a).await?;
-        wait_leases_held(stack, a, 0).await?;
-        // Read before any new write: the resumed worker rejoins the balance and may then take
-        // shards back under new leases and commit legitimately.
-        let a_commits_after = stack
-            .worker_metric(a, "stock_commit_batch_size_count")
-            .await?;
-        write_everywhere(stack, &locations, "resumed", 4.0).await?;
-
-        let a_log = stack.worker_log(a).await?;
-        let stopped = a_log.matches("shard stopped: lease not held").count();
-        ensure!(
-            stopped >= lost.len(),
-            "the resumed worker stopped {stopped} shards, had {}",
-            lost.len()
-        );
-        ensure!(
-            a_commits_after == a_commits,
-            "the resumed worker committed {} batches after losing its leases",
-            a_commits_after - a_commits
-        );
-        for location in &locations {
-            let quantity = stack.quantity(location, "p").await?;
-            ensure!(quantity == 7.0, "{location}: {quantity}, expected 7.0");
-        }
-
-        // A stale token: the lease taken from under B while B still believes it holds it.
-        let shard = shard_of(&locations[0], shards);
-        let fenced_before = stack
-            .worker_metric(b, "stock_fenced_rejections_total")
-            .await?;
-        steal_lease(stack, shard).await?;
-        let body = delivery("fenced-1", &[("p", 8.0)]);
-        let fenced = deliver(stack, &locations[0], &body).await?;
-        expect_status(&fenced, 503, "a write on a fenced-off shard")?;
-        let fenced_after = stack
-            .worker_metric(b, "stock_fenced_rejections_total")
-            .await?;
-        let b_log = stack.worker_log(b).await?;
-        ensure!(
-            fenced_after > fenced_before || b_log.contains("lease lost"),
-            "the worker neither had a commit fenced off nor noticed the lease loss"
-        );
-        eprintln!(
-            "fenced commits rejected by Redis: {}",
-            fenced_after - fenced_before
-        );
-        ensure!(
-            stack.quantity(&locations[0], "p").await? == 7.0,
-            "a fenced write landed"
-        );
-
-        // Once the lease is free again, a worker carries on and the write can be sent again.
-        free_lease(stack, shard).await?;
-        stack.wait_all_owned_by(&["w1", "w2"], SETTLE).await?;
-        let again = deliver(stack, &locations[0], &body).await?;
-        expect_status(&again, 201, "the fenced write sent again")?;
-        ensure!(stack.quantity(&locations[0], "p").await? == 15.0);
-        Ok(())
-    })
-    .await;
+        .await;
 }
 
 /// One single-line delivery of `quantity` of `p` at every location, all at once; all 201.
@@ -298,7 +268,7 @@ async fn write_everywhere(
 ) -> anyhow::Result<()> {
     let writes = locations.iter().map(|location| async move {
         let body = delivery(&format!("{tag}-{location}"), &[("p", quantity)]);
-        let reply = deliver(stack, location, &body).await?;
+        let reply = stack.deliver(location, &body).await?;
         expect_status(&reply, 201, &format!("{tag} delivery at {location}"))
     });
     join_all(writes).await.into_iter().collect()
@@ -324,56 +294,57 @@ async fn a_worker_stopped_with_sigterm_hands_its_shards_over_without_failing_a_r
         ..StackConfig::default()
     };
     let stack = Stack::start("sigterm-handover", config).await.unwrap();
-    run(stack, async |stack| {
-        stack.wait_all_owned_by(&["w1", "w2"], SETTLE).await?;
-        let owner = stack.lease_owners().await?[0]
-            .clone()
-            .context("shard 0 unowned")?;
-        let (a, b) = if owner == "w1" { (0, 1) } else { (1, 0) };
-        let created = AtomicUsize::new(0);
-        let rounds = 6;
-        let writer = async {
-            for round in 0..rounds {
-                let writes = locations.iter().map(|location| {
-                    let created = &created;
-                    async move {
-                        let body = delivery(&format!("t{round}-{location}"), &[("p", 1.0)]);
-                        let reply = deliver(stack, location, &body).await?;
-                        expect_status(&reply, 201, &format!("round {round} at {location}"))?;
-                        created.fetch_add(1, Ordering::Relaxed);
-                        anyhow::Ok(())
-                    }
-                });
-                join_all(writes)
-                    .await
-                    .into_iter()
-                    .collect::<anyhow::Result<()>>()?;
+    stack
+        .run(async |stack| {
+            stack.wait_all_owned_by(&["w1", "w2"], SETTLE).await?;
+            let owner = stack.lease_owners().await?[0]
+                .clone()
+                .context("shard 0 unowned")?;
+            let (a, b) = if owner == "w1" { (0, 1) } else { (1, 0) };
+            let created = AtomicUsize::new(0);
+            let rounds = 6;
+            let writer = async {
+                for round in 0..rounds {
+                    let writes = locations.iter().map(|location| {
+                        let created = &created;
+                        async move {
+                            let body = delivery(&format!("t{round}-{location}"), &[("p", 1.0)]);
+                            let reply = stack.deliver(location, &body).await?;
+                            expect_status(&reply, 201, &format!("round {round} at {location}"))?;
+                            created.fetch_add(1, Ordering::Relaxed);
+                            anyhow::Ok(())
+                        }
+                    });
+                    join_all(writes)
+                        .await
+                        .into_iter()
+                        .collect::<anyhow::Result<()>>()?;
+                }
+                anyhow::Ok(())
+            };
+            let stopper = async {
+                eventually("the first writes to be answered", SETTLE, || async {
+                    Ok((created.load(Ordering::Relaxed) >= locations.len()).then_some(()))
+                })
+                .await?;
+                stack.stop_worker(a).await
+            };
+            let (written, stopped) = tokio::join!(writer, stopper);
+            stopped?;
+            written?;
+            ensure!(
+                stack.worker_log(a).await?.contains("lease released"),
+                "no lease released"
+            );
+            let b_id = stack.worker_id(b).await?;
+            stack.wait_all_owned_by(&[b_id.as_str()], SETTLE).await?;
+            for location in &locations {
+                let quantity = stack.quantity(location, "p").await?;
+                ensure!(quantity == f64::from(rounds), "{location}: {quantity}");
             }
-            anyhow::Ok(())
-        };
-        let stopper = async {
-            eventually("the first writes to be answered", SETTLE, || async {
-                Ok((created.load(Ordering::Relaxed) >= locations.len()).then_some(()))
-            })
-            .await?;
-            stack.stop_worker(a).await
-        };
-        let (written, stopped) = tokio::join!(writer, stopper);
-        stopped?;
-        written?;
-        ensure!(
-            stack.worker_log(a).await?.contains("lease released"),
-            "no lease released"
-        );
-        let b_id = stack.worker_id(b).await?;
-        stack.wait_all_owned_by(&[b_id.as_str()], SETTLE).await?;
-        for location in &locations {
-            let quantity = stack.quantity(location, "p").await?;
-            ensure!(quantity == f64::from(rounds), "{location}: {quantity}");
-        }
-        Ok(())
-    })
-    .await;
+            Ok(())
+        })
+        .await;
 }
 
 // ---------------------------------------------------------------- 2. the deadline
@@ -388,39 +359,46 @@ async fn a_write_nobody_commits_in_time_gets_503_and_is_never_applied_later() {
     };
     let timeout = config.command_timeout;
     let stack = Stack::start("deadline", config).await.unwrap();
-    run(stack, async |stack| {
-        let started = Instant::now();
-        let late = deliver(stack, "Store", &delivery("late-1", &[("p", 5.0)])).await?;
-        let elapsed = started.elapsed();
-        expect_status(&late, 503, "a write with no worker")?;
-        ensure!(
-            late.json() == json!({"status": "ServiceUnavailable"}),
-            "{}",
-            late.body
-        );
-        ensure!(late.retry_after.is_some(), "503 without Retry-After");
-        ensure!(
-            elapsed >= timeout && elapsed < timeout + Duration::from_secs(4),
-            "503 after {elapsed:?}, command timeout {timeout:?}"
-        );
+    stack
+        .run(async |stack| {
+            let started = Instant::now();
+            let late = stack
+                .deliver("Store", &delivery("late-1", &[("p", 5.0)]))
+                .await?;
+            let elapsed = started.elapsed();
+            expect_status(&late, 503, "a write with no worker")?;
+            ensure!(
+                late.json() == json!({"status": "ServiceUnavailable"}),
+                "{}",
+                late.body
+            );
+            ensure!(late.retry_after.is_some(), "503 without Retry-After");
+            ensure!(
+                elapsed >= timeout && elapsed < timeout + Duration::from_secs(4),
+                "503 after {elapsed:?}, command timeout {timeout:?}"
+            );
 
-        // A worker arrives and works through the stream, the expired command included.
-        stack.start_worker("w1").await?;
-        stack.wait_all_owned_by(&["w1"], SETTLE).await?;
-        let next = deliver(stack, "Store", &delivery("late-2", &[("p", 3.0)])).await?;
-        expect_status(&next, 201, "a write once a worker runs")?;
-        ensure!(
-            stack.quantity("Store", "p").await? == 3.0,
-            "the 503 write was applied"
-        );
+            // A worker arrives and works through the stream, the expired command included.
+            stack.start_worker("w1").await?;
+            stack.wait_all_owned_by(&["w1"], SETTLE).await?;
+            let next = stack
+                .deliver("Store", &delivery("late-2", &[("p", 3.0)]))
+                .await?;
+            expect_status(&next, 201, "a write once a worker runs")?;
+            ensure!(
+                stack.quantity("Store", "p").await? == 3.0,
+                "the 503 write was applied"
+            );
 
-        // Its requestId was never recorded: other content is a new write, not a 409.
-        let reused = deliver(stack, "Store", &delivery("late-1", &[("p", 9.0)])).await?;
-        expect_status(&reused, 201, "the 503 write's requestId with other content")?;
-        ensure!(stack.quantity("Store", "p").await? == 12.0);
-        Ok(())
-    })
-    .await;
+            // Its requestId was never recorded: other content is a new write, not a 409.
+            let reused = stack
+                .deliver("Store", &delivery("late-1", &[("p", 9.0)]))
+                .await?;
+            expect_status(&reused, 201, "the 503 write's requestId with other content")?;
+            ensure!(stack.quantity("Store", "p").await? == 12.0);
+            Ok(())
+        })
+        .await;
 }
 
 // ---------------------------------------------------------------- 3. batch atomicity
@@ -470,122 +448,123 @@ async fn multi_line_deliveries_are_all_or_nothing_when_the_worker_is_killed_mid_
         ..StackConfig::default()
     };
     let stack = Stack::start("batch-atomicity", config).await.unwrap();
-    run(stack, async |stack| {
-        stack.wait_all_owned_by(&["w1"], SETTLE).await?;
-        let location = |d: usize| locations[d % locations.len()].clone();
-        let created = AtomicUsize::new(0);
-        let unavailable = AtomicUsize::new(0);
-        // Deliveries from `HOLD[k]` on wait until the k-th kill has been made, so that both
-        // kills land mid-stream however fast the tier drains its streams.
-        let (kills, kills_seen) = tokio::sync::watch::channel(0usize);
-        let senders = (0..SENDERS).map(|s| {
-            let (created, unavailable, location) = (&created, &unavailable, &location);
-            let mut kills_seen = kills_seen.clone();
-            async move {
-                let mut statuses = Vec::new();
-                for d in (s..DELIVERIES).step_by(SENDERS) {
-                    let phase = HOLD.iter().filter(|from| d >= **from).count();
-                    kills_seen.wait_for(|made| *made >= phase).await?;
-                    let reply = deliver(stack, &location(d), &batch_delivery(d)).await?;
-                    match reply.status {
-                        201 => created.fetch_add(1, Ordering::Relaxed),
-                        503 => unavailable.fetch_add(1, Ordering::Relaxed),
-                        _ => 0,
-                    };
-                    statuses.push((d, reply));
+    stack
+        .run(async |stack| {
+            stack.wait_all_owned_by(&["w1"], SETTLE).await?;
+            let location = |d: usize| locations[d % locations.len()].clone();
+            let created = AtomicUsize::new(0);
+            let unavailable = AtomicUsize::new(0);
+            // Deliveries from `HOLD[k]` on wait until the k-th kill has been made, so that both
+            // kills land mid-stream however fast the tier drains its streams.
+            let (kills, kills_seen) = tokio::sync::watch::channel(0usize);
+            let senders = (0..SENDERS).map(|s| {
+                let (created, unavailable, location) = (&created, &unavailable, &location);
+                let mut kills_seen = kills_seen.clone();
+                async move {
+                    let mut statuses = Vec::new();
+                    for d in (s..DELIVERIES).step_by(SENDERS) {
+                        let phase = HOLD.iter().filter(|from| d >= **from).count();
+                        kills_seen.wait_for(|made| *made >= phase).await?;
+                        let reply = stack.deliver(&location(d), &batch_delivery(d)).await?;
+                        match reply.status {
+                            201 => created.fetch_add(1, Ordering::Relaxed),
+                            503 => unavailable.fetch_add(1, Ordering::Relaxed),
+                            _ => 0,
+                        };
+                        statuses.push((d, reply));
+                    }
+                    anyhow::Ok(statuses)
                 }
-                anyhow::Ok(statuses)
-            }
-        });
-        let answered = |n: usize| {
-            let created = &created;
-            async move {
-                let what = format!("{n} deliveries answered 201");
-                eventually(&what, SETTLE, || async {
-                    Ok((created.load(Ordering::Relaxed) >= n).then_some(()))
+            });
+            let answered = |n: usize| {
+                let created = &created;
+                async move {
+                    let what = format!("{n} deliveries answered 201");
+                    eventually(&what, SETTLE, || async {
+                        Ok((created.load(Ordering::Relaxed) >= n).then_some(()))
+                    })
+                    .await
+                }
+            };
+            // First kill: the successor starts at once and takes over within the deadline of the
+            // writes in flight. Second kill: it starts only once a write has been answered 503.
+            let killer = async {
+                // Owned by the killer: if it fails, held senders stop waiting instead of hanging.
+                let kills = kills;
+                answered(SENDERS).await?;
+                stack.kill_worker(0).await?;
+                let first = created.load(Ordering::Relaxed);
+                kills.send_replace(1);
+                stack.start_worker("w2").await?;
+                answered(first + 2 * SENDERS).await?;
+                stack.kill_worker(1).await?;
+                let second = created.load(Ordering::Relaxed);
+                kills.send_replace(2);
+                eventually("a delivery answered 503", SETTLE, || async {
+                    Ok((unavailable.load(Ordering::Relaxed) > 0).then_some(()))
                 })
-                .await
+                .await?;
+                stack.start_worker("w3").await?;
+                anyhow::Ok((first, second))
+            };
+            let (sent, killed_after) = tokio::join!(join_all(senders), killer);
+            let (first, second) = killed_after?;
+            let mut replies = Vec::new();
+            for statuses in sent {
+                replies.extend(statuses?);
             }
-        };
-        // First kill: the successor starts at once and takes over within the deadline of the
-        // writes in flight. Second kill: it starts only once a write has been answered 503.
-        let killer = async {
-            // Owned by the killer: if it fails, held senders stop waiting instead of hanging.
-            let kills = kills;
-            answered(SENDERS).await?;
-            stack.kill_worker(0).await?;
-            let first = created.load(Ordering::Relaxed);
-            kills.send_replace(1);
-            stack.start_worker("w2").await?;
-            answered(first + 2 * SENDERS).await?;
-            stack.kill_worker(1).await?;
-            let second = created.load(Ordering::Relaxed);
-            kills.send_replace(2);
-            eventually("a delivery answered 503", SETTLE, || async {
-                Ok((unavailable.load(Ordering::Relaxed) > 0).then_some(()))
-            })
-            .await?;
-            stack.start_worker("w3").await?;
-            anyhow::Ok((first, second))
-        };
-        let (sent, killed_after) = tokio::join!(join_all(senders), killer);
-        let (first, second) = killed_after?;
-        let mut replies = Vec::new();
-        for statuses in sent {
-            replies.extend(statuses?);
-        }
-        replies.sort_by_key(|(d, _)| *d);
-        let answered_201 = replies.iter().filter(|(_, r)| r.status == 201).count();
-        eprintln!(
-            "workers killed after {first} and {second} deliveries; \
+            replies.sort_by_key(|(d, _)| *d);
+            let answered_201 = replies.iter().filter(|(_, r)| r.status == 201).count();
+            eprintln!(
+                "workers killed after {first} and {second} deliveries; \
              {answered_201}/{DELIVERIES} answered 201"
-        );
-        ensure!(
-            second < DELIVERIES,
-            "the second kill came after the last delivery"
-        );
-        stack.wait_all_owned_by(&["w3"], SETTLE).await?;
-        wait_drained(stack).await?;
-
-        // Every delivery is entirely applied or not at all; 201 means applied, 503 means not.
-        let mut applied_common = vec![0.0; locations.len()];
-        for (d, reply) in &replies {
-            let applied = lines_applied(stack, &location(*d), *d).await?;
-            ensure!(
-                applied == 0 || applied == OWN_LINES,
-                "delivery {d} is partly applied: {applied} of {OWN_LINES} lines"
             );
-            match reply.status {
-                201 => ensure!(
-                    applied == OWN_LINES,
-                    "delivery {d} answered 201, not applied"
-                ),
-                503 => ensure!(applied == 0, "delivery {d} answered 503, yet applied"),
-                other => bail!("delivery {d}: unexpected {other} {}", reply.body),
-            }
-            if applied == OWN_LINES {
-                applied_common[d % locations.len()] += (d + 1) as f64;
-            }
-        }
-        check_common(stack, &locations, &applied_common).await?;
+            ensure!(
+                second < DELIVERIES,
+                "the second kill came after the last delivery"
+            );
+            stack.wait_all_owned_by(&["w3"], SETTLE).await?;
+            wait_drained(stack).await?;
 
-        // Sent again, every delivery ends 201, and the totals are exactly the sum.
-        let mut expected_common = vec![0.0; locations.len()];
-        for (d, first) in &replies {
-            let again = deliver(stack, &location(*d), &batch_delivery(*d)).await?;
-            expect_status(&again, 201, &format!("delivery {d} sent again"))?;
-            if first.status == 201 {
+            // Every delivery is entirely applied or not at all; 201 means applied, 503 means not.
+            let mut applied_common = vec![0.0; locations.len()];
+            for (d, reply) in &replies {
+                let applied = lines_applied(stack, &location(*d), *d).await?;
                 ensure!(
-                    again.body == first.body,
-                    "delivery {d}: replay body differs"
+                    applied == 0 || applied == OWN_LINES,
+                    "delivery {d} is partly applied: {applied} of {OWN_LINES} lines"
                 );
+                match reply.status {
+                    201 => ensure!(
+                        applied == OWN_LINES,
+                        "delivery {d} answered 201, not applied"
+                    ),
+                    503 => ensure!(applied == 0, "delivery {d} answered 503, yet applied"),
+                    other => bail!("delivery {d}: unexpected {other} {}", reply.body),
+                }
+                if applied == OWN_LINES {
+                    applied_common[d % locations.len()] += (d + 1) as f64;
+                }
             }
-            ensure!(lines_applied(stack, &location(*d), *d).await? == OWN_LINES);
-            expected_common[d % locations.len()] += (d + 1) as f64;
-        }
-        check_common(stack, &locations, &expected_common).await
-    })
-    .await;
+            check_common(stack, &locations, &applied_common).await?;
+
+            // Sent again, every delivery ends 201, and the totals are exactly the sum.
+            let mut expected_common = vec![0.0; locations.len()];
+            for (d, first) in &replies {
+                let again = stack.deliver(&location(*d), &batch_delivery(*d)).await?;
+                expect_status(&again, 201, &format!("delivery {d} sent again"))?;
+                if first.status == 201 {
+                    ensure!(
+                        again.body == first.body,
+                        "delivery {d}: replay body differs"
+                    );
+                }
+                ensure!(lines_applied(stack, &location(*d), *d).await? == OWN_LINES);
+                expected_common[d % locations.len()] += (d + 1) as f64;
+            }
+            check_common(stack, &locations, &expected_common).await
+        })
+        .await;
 }
 
 async fn check_common(stack: &Stack, locations: &[String], expected: &[f64]) -> anyhow::Result<()> {
@@ -630,7 +609,9 @@ fn move_config(pair: &MovePair, reply_channel: &str) -> StackConfig {
 /// Stocks the source, fences the destination shard off for everybody and sends the move:
 /// the source commits, the credit cannot land, the client gets 202. Returns the 202 reply.
 async fn move_into_a_fenced_shard(stack: &Stack, pair: &MovePair) -> anyhow::Result<HttpReply> {
-    let stocked = deliver(stack, &pair.source, &delivery("stock-1", &[("P", 100.0)])).await?;
+    let stocked = stack
+        .deliver(&pair.source, &delivery("stock-1", &[("P", 100.0)]))
+        .await?;
     expect_status(&stocked, 201, "stocking the source")?;
     steal_lease(stack, pair.destination_shard).await?;
     wait_leases_held(stack, 0, stack.config().shards - 1).await?;
@@ -689,35 +670,36 @@ async fn a_move_survives_the_death_of_its_source_worker(test: &str, lose_credit:
     let stack = Stack::start(test, move_config(&pair, "stream"))
         .await
         .unwrap();
-    run(stack, async |stack| {
-        stack.wait_all_owned_by(&["w1"], SETTLE).await?;
-        let accepted = move_into_a_fenced_shard(stack, &pair).await?;
-        let in_transit = move_stock(
-            stack,
-            &pair.source,
-            "P",
-            &movement("move-1", &pair.destination, 10.0),
-        )
-        .await?;
-        expect_status(&in_transit, 202, "the move replayed while in transit")?;
+    stack
+        .run(async |stack| {
+            stack.wait_all_owned_by(&["w1"], SETTLE).await?;
+            let accepted = move_into_a_fenced_shard(stack, &pair).await?;
+            let in_transit = move_stock(
+                stack,
+                &pair.source,
+                "P",
+                &movement("move-1", &pair.destination, 10.0),
+            )
+            .await?;
+            expect_status(&in_transit, 202, "the move replayed while in transit")?;
 
-        stack.kill_worker(0).await?;
-        let credits = credit_entries(stack, pair.destination_shard).await?;
-        ensure!(!credits.is_empty(), "no credit in the destination stream");
-        if lose_credit {
-            let deleted = delete_entries(stack, pair.destination_shard, &credits).await?;
-            ensure!(
-                deleted == credits.len(),
-                "deleted {deleted} of {}",
-                credits.len()
-            );
-        }
-        free_lease(stack, pair.destination_shard).await?;
-        stack.start_worker("w2").await?;
-        stack.wait_all_owned_by(&["w2"], SETTLE).await?;
-        check_move_completed(stack, &pair, &accepted).await
-    })
-    .await;
+            stack.kill_worker(0).await?;
+            let credits = credit_entries(stack, pair.destination_shard).await?;
+            ensure!(!credits.is_empty(), "no credit in the destination stream");
+            if lose_credit {
+                let deleted = delete_entries(stack, pair.destination_shard, &credits).await?;
+                ensure!(
+                    deleted == credits.len(),
+                    "deleted {deleted} of {}",
+                    credits.len()
+                );
+            }
+            free_lease(stack, pair.destination_shard).await?;
+            stack.start_worker("w2").await?;
+            stack.wait_all_owned_by(&["w2"], SETTLE).await?;
+            check_move_completed(stack, &pair, &accepted).await
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -739,28 +721,29 @@ async fn round_trips_over(reply_channel: &str) {
     let stack = Stack::start(&test, move_config(&pair, reply_channel))
         .await
         .unwrap();
-    run(stack, async |stack| {
-        stack.wait_all_owned_by(&["w1"], SETTLE).await?;
-        let first = delivery("first", &[("Q", 20.0)]);
-        let delivered = deliver(stack, &pair.source, &first).await?;
-        expect_status(&delivered, 201, "a delivery")?;
-        ensure!(stack.quantity(&pair.source, "Q").await? == 20.0);
-        let replay = deliver(stack, &pair.source, &first).await?;
-        expect_status(&replay, 201, "a delivery replayed")?;
-        ensure!(replay.body == delivered.body, "replay body {}", replay.body);
+    stack
+        .run(async |stack| {
+            stack.wait_all_owned_by(&["w1"], SETTLE).await?;
+            let first = delivery("first", &[("Q", 20.0)]);
+            let delivered = stack.deliver(&pair.source, &first).await?;
+            expect_status(&delivered, 201, "a delivery")?;
+            ensure!(stack.quantity(&pair.source, "Q").await? == 20.0);
+            let replay = stack.deliver(&pair.source, &first).await?;
+            expect_status(&replay, 201, "a delivery replayed")?;
+            ensure!(replay.body == delivered.body, "replay body {}", replay.body);
 
-        // A cross-shard move confirmed in time: one provisional and one final reply.
-        let direct = movement("move-0", &pair.destination, 5.0);
-        let moved = move_stock(stack, &pair.source, "Q", &direct).await?;
-        expect_status(&moved, 201, "a cross-shard move")?;
-        ensure!(stack.quantity(&pair.destination, "Q").await? == 5.0);
+            // A cross-shard move confirmed in time: one provisional and one final reply.
+            let direct = movement("move-0", &pair.destination, 5.0);
+            let moved = move_stock(stack, &pair.source, "Q", &direct).await?;
+            expect_status(&moved, 201, "a cross-shard move")?;
+            ensure!(stack.quantity(&pair.destination, "Q").await? == 5.0);
 
-        // 202 while the destination is fenced off, 201 once it is free again.
-        let accepted = move_into_a_fenced_shard(stack, &pair).await?;
-        free_lease(stack, pair.destination_shard).await?;
-        check_move_completed(stack, &pair, &accepted).await
-    })
-    .await;
+            // 202 while the destination is fenced off, 201 once it is free again.
+            let accepted = move_into_a_fenced_shard(stack, &pair).await?;
+            free_lease(stack, pair.destination_shard).await?;
+            check_move_completed(stack, &pair, &accepted).await
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use features::stack::{HttpReply, Stack, StackConfig, eventually, segment};
+use features::stack::{HttpReply, Stack, StackConfig, delivery, eventually, segment};
 use futures::future::join_all;
 use serde_json::{Value, json};
 
@@ -41,18 +41,13 @@ fn config(workers: usize) -> StackConfig {
     }
 }
 
-fn delivery(request_id: &str, quantity: f64) -> Value {
-    json!({
-        "requestId": request_id, "supplierId": "s1", "supplierRef": "po-1",
-        "deliveredAt": "2024-12-26T15:35:00",
-        "products": [{"productId": "p", "quantity": quantity}],
-    })
-}
-
 /// A delivery, failing the test if it is not answered within [`REQUEST_BOUND`].
 async fn deliver(stack: &Stack, location: &str, body: &Value) -> anyhow::Result<HttpReply> {
-    let path = format!("/locations/{}/deliveries", segment(location));
-    bounded(&path, stack.post(&path, body)).await
+    bounded(
+        &format!("delivery at {location}"),
+        stack.deliver(location, body),
+    )
+    .await
 }
 
 /// A stock-level read, failing the test if it is not answered within [`REQUEST_BOUND`].
@@ -65,13 +60,13 @@ async fn read(stack: &Stack, location: &str) -> anyhow::Result<HttpReply> {
 }
 
 async fn bounded(
-    path: &str,
+    what: &str,
     request: impl Future<Output = anyhow::Result<HttpReply>>,
 ) -> anyhow::Result<HttpReply> {
     let reply = tokio::time::timeout(REQUEST_BOUND, request)
         .await
-        .with_context(|| format!("{path}: no answer within {REQUEST_BOUND:?}"))??;
-    ensure!(reply.status != 500, "{path}: 500 {}", reply.body);
+        .with_context(|| format!("{what}: no answer within {REQUEST_BOUND:?}"))??;
+    ensure!(reply.status != 500, "{what}: 500 {}", reply.body);
     Ok(reply)
 }
 
@@ -95,23 +90,6 @@ fn expect_unavailable(reply: &HttpReply, what: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs a test body on a stack and finishes the stack only if the body passed, so a failure
-/// keeps and names the logs.
-async fn run<F>(stack: Stack, body: F)
-where
-    F: AsyncFnOnce(&Stack) -> anyhow::Result<()>,
-{
-    let outcome = body(&stack).await;
-    match outcome {
-        Ok(()) => stack.finish().await.unwrap(),
-        Err(error) => {
-            let logs = stack.log_dir().display().to_string();
-            drop(stack);
-            panic!("{error:#}\n(process logs: {logs})");
-        }
-    }
-}
-
 /// Every worker process still runs.
 async fn all_workers_running(stack: &Stack, count: usize) -> anyhow::Result<()> {
     for index in 0..count {
@@ -122,7 +100,7 @@ async fn all_workers_running(stack: &Stack, count: usize) -> anyhow::Result<()> 
 
 /// Writes until one is answered 201 (the HTTP node and the workers serve again).
 async fn wait_serving(stack: &Stack, location: &str, request_id: &str) -> anyhow::Result<()> {
-    let body = delivery(request_id, 1.0);
+    let body = delivery(request_id, &[("p", 1.0)]);
     eventually("a write answered 201", SETTLE, || async {
         let reply = deliver(stack, location, &body).await?;
         match reply.status {
@@ -144,7 +122,7 @@ const MAX_ATTEMPTS: usize = 60;
 /// `requestId` until it is answered 201. Counts the 201s.
 async fn client(stack: &Stack, location: &str, acked: &AtomicUsize) -> anyhow::Result<()> {
     for n in 0..WRITES_PER_CLIENT {
-        let body = delivery(&format!("{location}-{n}"), 1.0);
+        let body = delivery(&format!("{location}-{n}"), &[("p", 1.0)]);
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -167,55 +145,57 @@ async fn client(stack: &Stack, location: &str, acked: &AtomicUsize) -> anyhow::R
 async fn a_redis_restart_with_aof_loses_no_acknowledged_write_and_every_process_resumes() {
     let _serial = SERIAL.lock().await;
     let stack = Stack::start("redis-restart", config(2)).await.unwrap();
-    run(stack, async |stack| {
-        stack.wait_all_owned_by(&["w1", "w2"], SETTLE).await?;
-        let acked = AtomicUsize::new(0);
-        let restarted = AtomicBool::new(false);
-        let clients = join_all(LOCATIONS.iter().map(|l| client(stack, l, &acked)));
-        let fault = async {
-            eventually("a few writes acknowledged", SETTLE, || async {
-                Ok((acked.load(Ordering::SeqCst) >= 10).then_some(()))
-            })
-            .await?;
-            stack.kill_redis().await?;
-            let before_kill = acked.load(Ordering::SeqCst);
-            let reply = deliver(stack, LOCATIONS[0], &delivery("while-down", 1.0)).await?;
-            expect_unavailable(&reply, "a write while Redis is down")?;
-            stack.start_redis().await?;
-            restarted.store(true, Ordering::SeqCst);
-            anyhow::Ok(before_kill)
-        };
-        let (outcomes, before_kill) = futures::join!(clients, fault);
-        for outcome in outcomes {
-            outcome?;
-        }
-        let before_kill = before_kill?;
-        let total = LOCATIONS.len() * WRITES_PER_CLIENT;
-        ensure!(
-            before_kill < total,
-            "every write was acknowledged before the kill"
-        );
-        ensure!(restarted.load(Ordering::SeqCst));
-        // Every write was answered 201 exactly once per requestId: all of them are there, none
-        // twice, the ones acknowledged before the kill included.
-        for location in LOCATIONS {
-            let quantity = stack.quantity(location, "p").await?;
+    stack
+        .run(async |stack| {
+            stack.wait_all_owned_by(&["w1", "w2"], SETTLE).await?;
+            let acked = AtomicUsize::new(0);
+            let restarted = AtomicBool::new(false);
+            let clients = join_all(LOCATIONS.iter().map(|l| client(stack, l, &acked)));
+            let fault = async {
+                eventually("a few writes acknowledged", SETTLE, || async {
+                    Ok((acked.load(Ordering::SeqCst) >= 10).then_some(()))
+                })
+                .await?;
+                stack.kill_redis().await?;
+                let before_kill = acked.load(Ordering::SeqCst);
+                let reply =
+                    deliver(stack, LOCATIONS[0], &delivery("while-down", &[("p", 1.0)])).await?;
+                expect_unavailable(&reply, "a write while Redis is down")?;
+                stack.start_redis().await?;
+                restarted.store(true, Ordering::SeqCst);
+                anyhow::Ok(before_kill)
+            };
+            let (outcomes, before_kill) = futures::join!(clients, fault);
+            for outcome in outcomes {
+                outcome?;
+            }
+            let before_kill = before_kill?;
+            let total = LOCATIONS.len() * WRITES_PER_CLIENT;
             ensure!(
-                quantity == WRITES_PER_CLIENT as f64,
-                "{location}: {quantity} units after the restart, {WRITES_PER_CLIENT} written"
+                before_kill < total,
+                "every write was acknowledged before the kill"
             );
-        }
-        wait_serving(stack, LOCATIONS[1], "after-restart").await?;
-        all_workers_running(stack, 2).await
-    })
-    .await;
+            ensure!(restarted.load(Ordering::SeqCst));
+            // Every write was answered 201 exactly once per requestId: all of them are there, none
+            // twice, the ones acknowledged before the kill included.
+            for location in LOCATIONS {
+                let quantity = stack.quantity(location, "p").await?;
+                ensure!(
+                    quantity == WRITES_PER_CLIENT as f64,
+                    "{location}: {quantity} units after the restart, {WRITES_PER_CLIENT} written"
+                );
+            }
+            wait_serving(stack, LOCATIONS[1], "after-restart").await?;
+            all_workers_running(stack, 2).await
+        })
+        .await;
 }
 
 // ---------------------------------------------------------------- Redis unreachable
 
 /// While Redis cannot answer: a write and a read, at the same time, both 503.
 async fn both_unavailable(stack: &Stack, request_id: &str) -> anyhow::Result<()> {
-    let body = delivery(request_id, 1.0);
+    let body = delivery(request_id, &[("p", 1.0)]);
     let (write, read) = futures::join!(
         deliver(stack, LOCATIONS[2], &body),
         read(stack, LOCATIONS[2])
@@ -228,40 +208,42 @@ async fn both_unavailable(stack: &Stack, request_id: &str) -> anyhow::Result<()>
 async fn with_redis_killed_writes_and_reads_answer_503_promptly_and_service_resumes() {
     let _serial = SERIAL.lock().await;
     let stack = Stack::start("redis-killed", config(1)).await.unwrap();
-    run(stack, async |stack| {
-        stack.wait_all_owned_by(&["w1"], SETTLE).await?;
-        wait_serving(stack, LOCATIONS[2], "before").await?;
-        stack.kill_redis().await?;
-        // The first requests find the connection broken; the later ones find it refused.
-        for round in 0..3 {
-            both_unavailable(stack, &format!("down-{round}")).await?;
-        }
-        stack.start_redis().await?;
-        wait_serving(stack, LOCATIONS[2], "after").await?;
-        ensure!(read(stack, LOCATIONS[2]).await?.status == 200);
-        all_workers_running(stack, 1).await
-    })
-    .await;
+    stack
+        .run(async |stack| {
+            stack.wait_all_owned_by(&["w1"], SETTLE).await?;
+            wait_serving(stack, LOCATIONS[2], "before").await?;
+            stack.kill_redis().await?;
+            // The first requests find the connection broken; the later ones find it refused.
+            for round in 0..3 {
+                both_unavailable(stack, &format!("down-{round}")).await?;
+            }
+            stack.start_redis().await?;
+            wait_serving(stack, LOCATIONS[2], "after").await?;
+            ensure!(read(stack, LOCATIONS[2]).await?.status == 200);
+            all_workers_running(stack, 1).await
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_frozen_writes_and_reads_answer_503_promptly_and_service_resumes() {
     let _serial = SERIAL.lock().await;
     let stack = Stack::start("redis-paused", config(1)).await.unwrap();
-    run(stack, async |stack| {
-        stack.wait_all_owned_by(&["w1"], SETTLE).await?;
-        wait_serving(stack, LOCATIONS[2], "before").await?;
-        stack.pause_redis(true).await?;
-        let during = both_unavailable(stack, "frozen").await;
-        stack.pause_redis(false).await?;
-        during?;
-        // The pause outlived every lease: the worker must notice, claim its shards again and
-        // serve, on its own.
-        wait_serving(stack, LOCATIONS[2], "after").await?;
-        ensure!(read(stack, LOCATIONS[2]).await?.status == 200);
-        all_workers_running(stack, 1).await
-    })
-    .await;
+    stack
+        .run(async |stack| {
+            stack.wait_all_owned_by(&["w1"], SETTLE).await?;
+            wait_serving(stack, LOCATIONS[2], "before").await?;
+            stack.pause_redis(true).await?;
+            let during = both_unavailable(stack, "frozen").await;
+            stack.pause_redis(false).await?;
+            during?;
+            // The pause outlived every lease: the worker must notice, claim its shards again and
+            // serve, on its own.
+            wait_serving(stack, LOCATIONS[2], "after").await?;
+            ensure!(read(stack, LOCATIONS[2]).await?.status == 200);
+            all_workers_running(stack, 1).await
+        })
+        .await;
 }
 
 // ---------------------------------------------------------------- scale to zero and back
@@ -270,29 +252,30 @@ async fn with_redis_frozen_writes_and_reads_answer_503_promptly_and_service_resu
 async fn after_scaling_to_zero_the_first_worker_started_serves_at_once() {
     let _serial = SERIAL.lock().await;
     let stack = Stack::start("scale-from-zero", config(1)).await.unwrap();
-    run(stack, async |stack| {
-        stack.wait_all_owned_by(&["w1"], SETTLE).await?;
-        wait_serving(stack, LOCATIONS[0], "first").await?;
-        stack.stop_worker(0).await?;
-        eventually("the worker to exit", SETTLE, || async {
-            Ok(stack.worker_exited(0).await?.then_some(()))
-        })
-        .await?;
-        let nobody = deliver(stack, LOCATIONS[0], &delivery("nobody", 5.0)).await?;
-        expect_unavailable(&nobody, "a write with no worker")?;
+    stack
+        .run(async |stack| {
+            stack.wait_all_owned_by(&["w1"], SETTLE).await?;
+            wait_serving(stack, LOCATIONS[0], "first").await?;
+            stack.stop_worker(0).await?;
+            eventually("the worker to exit", SETTLE, || async {
+                Ok(stack.worker_exited(0).await?.then_some(()))
+            })
+            .await?;
+            let nobody = deliver(stack, LOCATIONS[0], &delivery("nobody", &[("p", 5.0)])).await?;
+            expect_unavailable(&nobody, "a write with no worker")?;
 
-        stack.start_worker("w2").await?;
-        let first = deliver(stack, LOCATIONS[0], &delivery("second", 2.0)).await?;
-        ensure!(
-            first.status == 201,
-            "the first write after a worker started: {} {}",
-            first.status,
-            first.body
-        );
-        // The write answered 503 was never applied.
-        let quantity = stack.quantity(LOCATIONS[0], "p").await?;
-        ensure!(quantity == 3.0, "{quantity} units, expected 1 + 2");
-        Ok(())
-    })
-    .await;
+            stack.start_worker("w2").await?;
+            let first = deliver(stack, LOCATIONS[0], &delivery("second", &[("p", 2.0)])).await?;
+            ensure!(
+                first.status == 201,
+                "the first write after a worker started: {} {}",
+                first.status,
+                first.body
+            );
+            // The write answered 503 was never applied.
+            let quantity = stack.quantity(LOCATIONS[0], "p").await?;
+            ensure!(quantity == 3.0, "{quantity} units, expected 1 + 2");
+            Ok(())
+        })
+        .await;
 }

@@ -12,8 +12,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::ensure;
-use features::stack::{HttpReply, Stack, StackConfig, eventually, location_in_shard, segment};
-use serde_json::json;
+use features::stack::{Stack, StackConfig, delivery, eventually, location_in_shard};
 use tokio::time::Instant;
 
 /// One test of this process at a time (see the module comment).
@@ -24,23 +23,6 @@ const SHARDS: u32 = 64;
 const SETTLE: Duration = Duration::from_secs(60);
 /// How long ownership must stay unchanged to count as settled: many supervisor ticks.
 const STEADY: Duration = Duration::from_secs(2);
-
-/// Runs a test body on a stack and finishes the stack only if the body passed, so a failure
-/// keeps and names the logs.
-async fn run<F>(stack: Stack, body: F)
-where
-    F: AsyncFnOnce(&Stack) -> anyhow::Result<()>,
-{
-    let outcome = body(&stack).await;
-    match outcome {
-        Ok(()) => stack.finish().await.unwrap(),
-        Err(error) => {
-            let logs = stack.log_dir().display().to_string();
-            drop(stack);
-            panic!("{error:#}\n(process logs: {logs})");
-        }
-    }
-}
 
 /// Whether every shard is owned by one of `ids` and none of them owns more than
 /// `ceil(shards / ids.len())`.
@@ -95,38 +77,30 @@ async fn workers_share_the_shards_and_a_join_moves_about_the_joiners_share() {
         ..StackConfig::default()
     };
     let stack = Stack::start("membership-balance", config).await.unwrap();
-    run(stack, async |stack| {
-        let three = settled(stack, &["w1", "w2", "w3"]).await?;
-        for id in ["w1", "w2", "w3"] {
-            let n = count(&three, id);
-            ensure!((1..=22).contains(&n), "{id} owns {n} of 64 shards");
-        }
-        stack.start_worker("w4").await?;
-        let four = settled(stack, &["w1", "w2", "w3", "w4"]).await?;
-        for id in ["w1", "w2", "w3", "w4"] {
-            let n = count(&four, id);
-            ensure!(n == 16, "{id} owns {n} of 64 shards");
-        }
-        let moved = three.iter().zip(&four).filter(|(a, b)| a != b).count();
-        eprintln!("shards that changed owner when w4 joined: {moved} (ideal 16)");
-        // Within 10 % of the ideal 64 / 4 = 16.
-        ensure!((15..=17).contains(&moved), "{moved} shards moved");
-        let handoffs = stack.worker_metric(0, "stock_shard_handoffs_total").await?
-            + stack.worker_metric(1, "stock_shard_handoffs_total").await?
-            + stack.worker_metric(2, "stock_shard_handoffs_total").await?;
-        ensure!(handoffs > 0.0, "no hand-off counted");
-        Ok(())
-    })
-    .await;
-}
-
-async fn deliver(stack: &Stack, location: &str, request_id: &str) -> anyhow::Result<HttpReply> {
-    let body = json!({
-        "requestId": request_id, "supplierId": "s1", "supplierRef": "po-1",
-        "deliveredAt": "2024-12-26T15:35:00", "products": [{"productId": "p", "quantity": 1.0}],
-    });
-    let path = format!("/locations/{}/deliveries", segment(location));
-    stack.post(&path, &body).await
+    stack
+        .run(async |stack| {
+            let three = settled(stack, &["w1", "w2", "w3"]).await?;
+            for id in ["w1", "w2", "w3"] {
+                let n = count(&three, id);
+                ensure!((1..=22).contains(&n), "{id} owns {n} of 64 shards");
+            }
+            stack.start_worker("w4").await?;
+            let four = settled(stack, &["w1", "w2", "w3", "w4"]).await?;
+            for id in ["w1", "w2", "w3", "w4"] {
+                let n = count(&four, id);
+                ensure!(n == 16, "{id} owns {n} of 64 shards");
+            }
+            let moved = three.iter().zip(&four).filter(|(a, b)| a != b).count();
+            eprintln!("shards that changed owner when w4 joined: {moved} (ideal 16)");
+            // Within 10 % of the ideal 64 / 4 = 16.
+            ensure!((15..=17).contains(&moved), "{moved} shards moved");
+            let handoffs = stack.worker_metric(0, "stock_shard_handoffs_total").await?
+                + stack.worker_metric(1, "stock_shard_handoffs_total").await?
+                + stack.worker_metric(2, "stock_shard_handoffs_total").await?;
+            ensure!(handoffs > 0.0, "no hand-off counted");
+            Ok(())
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -148,74 +122,76 @@ async fn a_worker_stopped_with_sigterm_hands_its_shards_to_the_survivors_before_
         ..StackConfig::default()
     };
     let stack = Stack::start("membership-sigterm", config).await.unwrap();
-    run(stack, async |stack| {
-        let three = settled(stack, &["w1", "w2", "w3"]).await?;
-        ensure!(count(&three, "w3") > 0, "w3 owns nothing");
-        let created = AtomicUsize::new(0);
-        let done = AtomicBool::new(false);
-        let writer = async {
-            let mut failures = Vec::new();
-            for round in 0..200 {
-                if done.load(Ordering::Relaxed) {
-                    break;
-                }
-                for location in &locations {
-                    let reply = deliver(stack, location, &format!("r{round}-{location}")).await?;
-                    if reply.status == 201 {
-                        created.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        failures.push(format!("{location}: {} {}", reply.status, reply.body));
+    stack
+        .run(async |stack| {
+            let three = settled(stack, &["w1", "w2", "w3"]).await?;
+            ensure!(count(&three, "w3") > 0, "w3 owns nothing");
+            let created = AtomicUsize::new(0);
+            let done = AtomicBool::new(false);
+            let writer = async {
+                let mut failures = Vec::new();
+                for round in 0..200 {
+                    if done.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    for location in &locations {
+                        let body = delivery(&format!("r{round}-{location}"), &[("p", 1.0)]);
+                        let reply = stack.deliver(location, &body).await?;
+                        if reply.status == 201 {
+                            created.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            failures.push(format!("{location}: {} {}", reply.status, reply.body));
+                        }
                     }
                 }
-            }
-            anyhow::Ok(failures)
-        };
-        let stopper = async {
-            let outcome = async {
-                eventually("the first writes answered", SETTLE, || async {
-                    Ok((created.load(Ordering::Relaxed) >= locations.len()).then_some(()))
-                })
-                .await?;
-                let signalled = Instant::now();
-                stack.stop_worker(2).await?;
-                let survivors = ["w1", "w2"];
-                eventually("every shard leased by a survivor", ttl, || async {
-                    let owners = stack.lease_owners().await?;
-                    let all = owners
-                        .iter()
-                        .all(|o| o.as_deref().is_some_and(|o| survivors.contains(&o)));
-                    Ok(all.then_some(()))
-                })
-                .await?;
-                let taken_within = signalled.elapsed();
-                eprintln!("the survivors held every shard {taken_within:?} after SIGTERM");
-                ensure!(
-                    taken_within < ttl,
-                    "survivors held every shard only after {taken_within:?}"
-                );
-                // Writes go on a while on the survivors before the writer stops.
-                let after = created.load(Ordering::Relaxed);
-                eventually("writes answered after the take-over", SETTLE, || async {
-                    let now = created.load(Ordering::Relaxed);
-                    Ok((now >= after + 2 * locations.len()).then_some(()))
-                })
-                .await
-            }
-            .await;
-            done.store(true, Ordering::Relaxed);
-            outcome
-        };
-        let (failures, stopped) = tokio::join!(writer, stopper);
-        stopped?;
-        let failures = failures?;
-        ensure!(failures.is_empty(), "requests failed: {failures:?}");
-        ensure!(
-            stack.worker_log(2).await?.contains("lease released"),
-            "the stopped worker released no lease"
-        );
-        let total = created.load(Ordering::Relaxed);
-        eprintln!("{total} writes answered 201, none failed");
-        Ok(())
-    })
-    .await;
+                anyhow::Ok(failures)
+            };
+            let stopper = async {
+                let outcome = async {
+                    eventually("the first writes answered", SETTLE, || async {
+                        Ok((created.load(Ordering::Relaxed) >= locations.len()).then_some(()))
+                    })
+                    .await?;
+                    let signalled = Instant::now();
+                    stack.stop_worker(2).await?;
+                    let survivors = ["w1", "w2"];
+                    eventually("every shard leased by a survivor", ttl, || async {
+                        let owners = stack.lease_owners().await?;
+                        let all = owners
+                            .iter()
+                            .all(|o| o.as_deref().is_some_and(|o| survivors.contains(&o)));
+                        Ok(all.then_some(()))
+                    })
+                    .await?;
+                    let taken_within = signalled.elapsed();
+                    eprintln!("the survivors held every shard {taken_within:?} after SIGTERM");
+                    ensure!(
+                        taken_within < ttl,
+                        "survivors held every shard only after {taken_within:?}"
+                    );
+                    // Writes go on a while on the survivors before the writer stops.
+                    let after = created.load(Ordering::Relaxed);
+                    eventually("writes answered after the take-over", SETTLE, || async {
+                        let now = created.load(Ordering::Relaxed);
+                        Ok((now >= after + 2 * locations.len()).then_some(()))
+                    })
+                    .await
+                }
+                .await;
+                done.store(true, Ordering::Relaxed);
+                outcome
+            };
+            let (failures, stopped) = tokio::join!(writer, stopper);
+            stopped?;
+            let failures = failures?;
+            ensure!(failures.is_empty(), "requests failed: {failures:?}");
+            ensure!(
+                stack.worker_log(2).await?.contains("lease released"),
+                "the stopped worker released no lease"
+            );
+            let total = created.load(Ordering::Relaxed);
+            eprintln!("{total} writes answered 201, none failed");
+            Ok(())
+        })
+        .await;
 }

@@ -12,8 +12,8 @@ use shared::metrics::Metrics;
 use shared::reply::IdempotencyRecord;
 use shared::store::memory::MemoryStore;
 use shared::store::{
-    ClusterView, CommandLog, CommitError, LeaseToken, Leases, PotRef, ReadModel, Replies,
-    ShardCommit, ShardState, StreamId,
+    ClusterView, CommandLog, CommitError, LeaseToken, Leases, MembershipCursor, PotRef, ReadModel,
+    Replies, ShardCommit, ShardState, StreamId,
 };
 
 use super::*;
@@ -167,14 +167,7 @@ async fn without_a_worker_a_write_is_unavailable_and_a_later_worker_never_applie
     let result = dispatcher.execute(delivery(&l, "d1", 5.0), None).await;
     assert!(matches!(result, Err(DispatchError::Unavailable(_))));
     let worker = worker(store.clone());
-    let until = Instant::now() + Duration::from_secs(5);
-    while memory.stream_len(3) > 0 {
-        assert!(
-            Instant::now() < until,
-            "the worker never consumed the stream"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_consumed(&memory, 3).await;
     assert_eq!(quantity(store.as_ref(), &l).await, 0.0);
     assert!(store.load_record(3, &l, "d1").await.unwrap().is_none());
     worker.shutdown().await;
@@ -226,14 +219,7 @@ async fn a_write_whose_append_may_have_landed_is_unavailable_only_once_it_can_ne
     assert!(faulty.settles() > 0, "answered without settling");
     // The command is in the stream; a worker arriving now must find it expired.
     let worker = worker(store.clone());
-    let until = Instant::now() + Duration::from_secs(5);
-    while faulty.inner.stream_len(3) > 0 {
-        assert!(
-            Instant::now() < until,
-            "the worker never consumed the stream"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_consumed(&faulty.inner, 3).await;
     assert_eq!(quantity(store.as_ref(), &l).await, 0.0);
     assert!(store.load_record(3, &l, "d1").await.unwrap().is_none());
     worker.shutdown().await;
@@ -338,6 +324,19 @@ impl Leases for Faulty {
     async fn cluster(&self, shards: u32, max_age: Duration) -> Result<ClusterView, StoreError> {
         self.inner.cluster(shards, max_age).await
     }
+    async fn leave(&self, worker: &str) -> Result<(), StoreError> {
+        self.inner.leave(worker).await
+    }
+    async fn announce(&self, worker: &str) -> Result<(), StoreError> {
+        self.inner.announce(worker).await
+    }
+    async fn await_membership_change(
+        &self,
+        after: &MembershipCursor,
+        timeout: Duration,
+    ) -> Result<MembershipCursor, StoreError> {
+        self.inner.await_membership_change(after, timeout).await
+    }
 }
 
 #[async_trait]
@@ -413,5 +412,17 @@ impl Replies for Faulty {
             return Ok(());
         }
         self.inner.send(address, reply).await
+    }
+}
+
+/// Waits (at most 5 s) until a worker has consumed shard `shard`'s stream.
+async fn wait_consumed(memory: &MemoryStore, shard: ShardId) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while memory.stream_len(shard) > 0 {
+        assert!(
+            Instant::now() < until,
+            "the worker never consumed the stream"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

@@ -196,25 +196,18 @@ pub trait Leases: Send + Sync {
     /// lease each holds, and the holder of each of the `shards`' leases.
     async fn cluster(&self, shards: u32, max_age: Duration) -> Result<ClusterView, StoreError>;
     /// Removes `worker` from the live workers at once (graceful exit).
-    async fn leave(&self, _worker: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
+    async fn leave(&self, worker: &str) -> Result<(), StoreError>;
     /// Tells every worker waiting in [`Leases::await_membership_change`] that membership or
     /// lease ownership changed (a join, a release, a leave), so it re-evaluates at once.
-    async fn announce(&self, _worker: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
+    async fn announce(&self, worker: &str) -> Result<(), StoreError>;
     /// Waits up to `timeout` for an announcement after `after`; returns the cursor of the latest
     /// one seen, equal to `after` when none came. From [`MembershipCursor::default`] it returns
-    /// the current cursor at once. A backend without announcements just waits.
+    /// the current cursor at once.
     async fn await_membership_change(
         &self,
         after: &MembershipCursor,
         timeout: Duration,
-    ) -> Result<MembershipCursor, StoreError> {
-        tokio::time::sleep(timeout).await;
-        Ok(after.clone())
-    }
+    ) -> Result<MembershipCursor, StoreError>;
 }
 
 /// A position in the membership announcements; opaque outside the backend that made it. The

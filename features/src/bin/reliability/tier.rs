@@ -6,8 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use features::stack::{HttpReply, Stack, eventually, segment};
-use serde_json::json;
+use features::stack::{HttpReply, Stack, delivery, eventually};
 use shared::shard::ShardId;
 use shared::store::redis::keys;
 use tokio::time::Instant;
@@ -240,20 +239,16 @@ impl Balance {
     }
 }
 
-/// A one-line delivery of `quantity` of product `product` at `location`.
+/// A one-line delivery of one unit of `product` at `location`.
 pub(crate) async fn deliver(
     stack: &Stack,
     location: &str,
     product: &str,
     request_id: &str,
 ) -> anyhow::Result<HttpReply> {
-    let body = json!({
-        "requestId": request_id, "supplierId": "reliability", "supplierRef": "run",
-        "deliveredAt": "2024-12-26T15:35:00",
-        "products": [{"productId": product, "quantity": 1.0}],
-    });
-    let path = format!("/locations/{}/deliveries", segment(location));
-    stack.post(&path, &body).await
+    stack
+        .deliver(location, &delivery(request_id, &[(product, 1.0)]))
+        .await
 }
 
 #[cfg(test)]
