@@ -6,7 +6,7 @@
 //! started again; Redis is open for inspection and fault injection. Dropping a [`Stack`] kills
 //! everything; a stack dropped without [`Stack::finish`] (a failed test) prints where its logs are.
 
-mod process;
+pub(crate) mod process;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -6,6 +6,7 @@
 //! port 6379, where a developer's own Redis may run.
 
 pub mod contract;
+pub mod redis_backend;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

@@ -6,118 +6,24 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use redis::cluster::ClusterClient;
-use redis::cluster_async::ClusterConnection;
-use shared::shard::{ShardId, shard_of};
+use shared::shard::shard_of;
 use shared::store::redis::{RedisStore, ReplyChannelKind, keys};
-use shared::store::{
-    CommandLog, LeaseToken, Leases, ReadModel, ShardCommit, ShardState, Store, StreamId,
-};
+use shared::store::{CommandLog, Leases, ReadModel, ShardCommit, ShardState, StreamId};
 use shared::testing::TestRedisCluster;
 use shared::testing::contract::fixture::{DAY, TTL, envelope, pot_at, write_to};
-use shared::testing::contract::{self, Backend, StoreAid, eventually};
+use shared::testing::contract::{self, Backend, eventually};
+use shared::testing::redis_backend::{Deployment, RedisBackend};
 
 /// Shards of the multi-shard tests: enough for every node to hold some.
 const SHARDS: u32 = 16;
 
-/// A one-shard store on its own cluster, with a second instance (per-request reply keys) as the
-/// worker side of reply channels.
-struct ClusterBackend {
-    store: RedisStore,
-    worker: RedisStore,
-    cluster: TestRedisCluster,
-}
+/// The contract's backend on its own three-master cluster.
+type ClusterBackend = RedisBackend<TestRedisCluster>;
 
-impl ClusterBackend {
-    /// A fresh cluster; the store under test opens its reply channels as `kind`.
-    async fn start(kind: ReplyChannelKind) -> ClusterBackend {
-        let cluster = TestRedisCluster::start();
-        let store = RedisStore::connect(&cluster.url(), 1, kind).await.unwrap();
-        let worker = RedisStore::connect(&cluster.url(), 1, ReplyChannelKind::Key)
-            .await
-            .unwrap();
-        ClusterBackend {
-            store,
-            worker,
-            cluster,
-        }
-    }
-}
-
-#[async_trait]
-impl StoreAid for ClusterBackend {
-    /// Redis's clock cannot be moved: the contract polls until real time has passed.
-    fn advance_time(&self, _by: Duration) {}
-
-    async fn steal_lease(&self, shard: ShardId, worker: &str, ttl: Duration) -> LeaseToken {
-        query::<()>(&self.cluster, redis::cmd("DEL").arg(keys::lease(shard))).await;
-        self.store
-            .acquire(shard, worker, ttl)
-            .await
-            .unwrap()
-            .unwrap()
-    }
-
-    async fn stream_len(&self, shard: ShardId) -> usize {
-        query(&self.cluster, redis::cmd("XLEN").arg(keys::commands(shard))).await
-    }
-
-    async fn readers_blocked(&self, n: u64) {
-        blocked_clients(&self.cluster, n).await;
-    }
-
-    fn replier(&self) -> &dyn Store {
-        &self.worker
-    }
-}
-
-impl Backend for ClusterBackend {
-    fn store(&self) -> &dyn Store {
-        &self.store
-    }
-
-    fn aid(&self) -> &dyn StoreAid {
-        self
-    }
-}
-
-shared::store_contract_tests!(ClusterBackend::start(ReplyChannelKind::Stream));
-
-async fn raw(cluster: &TestRedisCluster) -> ClusterConnection {
-    let seeds: Vec<String> = cluster.nodes().iter().map(|n| n.url()).collect();
-    let client = ClusterClient::new(seeds).unwrap();
-    client.get_async_connection().await.unwrap()
-}
-
-/// One command routed by its key.
-async fn query<T: redis::FromRedisValue>(cluster: &TestRedisCluster, cmd: &redis::Cmd) -> T {
-    cmd.query_async(&mut raw(cluster).await).await.unwrap()
-}
-
-/// One command sent to the node on `port` itself.
-async fn query_node<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> T {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    cmd.query_async(&mut conn).await.unwrap()
-}
-
-/// Waits until the nodes together report at least `n` clients blocked in a command.
-async fn blocked_clients(cluster: &TestRedisCluster, n: u64) {
-    eventually("a blocked client", || async {
-        let mut blocked = 0;
-        for node in cluster.nodes() {
-            let info: String = query_node(node.port(), redis::cmd("INFO").arg("clients")).await;
-            blocked += info
-                .lines()
-                .find_map(|l| l.strip_prefix("blocked_clients:"))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(0);
-        }
-        blocked >= n
-    })
-    .await;
-}
+shared::store_contract_tests!(ClusterBackend::start(
+    TestRedisCluster::start(),
+    ReplyChannelKind::Stream
+));
 
 /// The port of the node serving `key`'s slot: the one that answers it without a redirection.
 async fn node_of(cluster: &TestRedisCluster, key: &str) -> u16 {
@@ -219,7 +125,10 @@ async fn blocked_reads_on_shards_of_different_nodes_wake_up_independently() {
     let writing = async {
         // Both readers block at once, each on a connection of its own; the shared connection
         // still answers meanwhile.
-        blocked_clients(&cluster, 2).await;
+        eventually("two blocked clients", || async {
+            cluster.blocked_clients().await >= 2
+        })
+        .await;
         store.ping().await.unwrap();
         let other_id = store.append(other, &envelope("c1")).await.unwrap();
         let first_id = store.append(0, &envelope("c0")).await.unwrap();
@@ -233,7 +142,7 @@ async fn blocked_reads_on_shards_of_different_nodes_wake_up_independently() {
 
 #[tokio::test]
 async fn replies_over_per_request_keys_reach_open_waiters_on_a_cluster() {
-    let backend = ClusterBackend::start(ReplyChannelKind::Key).await;
+    let backend = ClusterBackend::start(TestRedisCluster::start(), ReplyChannelKind::Key).await;
     contract::replies_reach_open_waiters_in_order_and_are_dropped_otherwise(
         backend.store(),
         backend.aid(),

@@ -5,110 +5,33 @@
 
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use shared::domain::HistoryRequest;
 use shared::reply::Reply;
-use shared::shard::{ShardId, shard_of};
+use shared::shard::shard_of;
 use shared::store::redis::{RedisOptions, RedisStore, ReplyChannelKind, keys};
 use shared::store::{
     CommandLog, CommitError, LeaseToken, Leases, ReadModel, Replies, ReplyWaiter, Settled,
-    ShardCommit, ShardState, Store, StoreError, StreamId,
+    ShardCommit, ShardState, StoreError, StreamId,
 };
 use shared::testing::TestRedis;
 use shared::testing::contract::fixture::{
     DAY, TTL, credit, envelope, leased, pot, pot_at, record, record_at, write, write_to,
 };
-use shared::testing::contract::{self, Backend, StoreAid, eventually};
+use shared::testing::contract::{self, Backend, eventually};
+use shared::testing::redis_backend::{self, query};
 
-/// A one-shard store on its own server, with a second instance (per-request reply keys) as the
-/// worker side of reply channels.
-struct RedisBackend {
-    store: RedisStore,
-    worker: RedisStore,
-    server: TestRedis,
-}
+/// The contract's backend on its own `redis-server`.
+type RedisBackend = redis_backend::RedisBackend<TestRedis>;
 
-impl RedisBackend {
-    /// A fresh server; the store under test opens its reply channels as `kind`.
-    async fn start(kind: ReplyChannelKind) -> RedisBackend {
-        let server = TestRedis::start();
-        let store = RedisStore::connect(&server.url(), 1, kind).await.unwrap();
-        // The worker's own reply kind does not matter: the address says where to send.
-        let worker = RedisStore::connect(&server.url(), 1, ReplyChannelKind::Key)
-            .await
-            .unwrap();
-        RedisBackend {
-            store,
-            worker,
-            server,
-        }
-    }
-}
-
-#[async_trait]
-impl StoreAid for RedisBackend {
-    /// Redis's clock cannot be moved: the contract polls until real time has passed.
-    fn advance_time(&self, _by: Duration) {}
-
-    async fn steal_lease(&self, shard: ShardId, worker: &str, ttl: Duration) -> LeaseToken {
-        query::<()>(&self.server, redis::cmd("DEL").arg(keys::lease(shard))).await;
-        self.store
-            .acquire(shard, worker, ttl)
-            .await
-            .unwrap()
-            .unwrap()
-    }
-
-    async fn stream_len(&self, shard: ShardId) -> usize {
-        query(&self.server, redis::cmd("XLEN").arg(keys::commands(shard))).await
-    }
-
-    async fn readers_blocked(&self, n: u64) {
-        blocked_clients(&self.server, n).await;
-    }
-
-    fn replier(&self) -> &dyn Store {
-        &self.worker
-    }
-}
-
-impl Backend for RedisBackend {
-    fn store(&self) -> &dyn Store {
-        &self.store
-    }
-
-    fn aid(&self) -> &dyn StoreAid {
-        self
-    }
-}
-
-shared::store_contract_tests!(RedisBackend::start(ReplyChannelKind::Stream));
+shared::store_contract_tests!(RedisBackend::start(
+    TestRedis::start(),
+    ReplyChannelKind::Stream
+));
 
 async fn store(server: &TestRedis) -> RedisStore {
     RedisStore::connect(&server.url(), 1, ReplyChannelKind::Stream)
         .await
         .unwrap()
-}
-
-async fn raw(server: &TestRedis) -> redis::aio::MultiplexedConnection {
-    let client = redis::Client::open(server.url()).unwrap();
-    client.get_multiplexed_async_connection().await.unwrap()
-}
-
-async fn query<T: redis::FromRedisValue>(server: &TestRedis, cmd: &redis::Cmd) -> T {
-    cmd.query_async(&mut raw(server).await).await.unwrap()
-}
-
-/// Waits until Redis reports at least `n` clients blocked in a command.
-async fn blocked_clients(server: &TestRedis, n: u64) {
-    eventually("a blocked client", || async {
-        let info: String = query(server, redis::cmd("INFO").arg("clients")).await;
-        info.lines()
-            .find_map(|l| l.strip_prefix("blocked_clients:"))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|blocked| blocked >= n)
-    })
-    .await;
 }
 
 async fn next(waiter: &mut ReplyWaiter) -> Option<Reply> {
@@ -119,28 +42,28 @@ async fn next(waiter: &mut ReplyWaiter) -> Option<Reply> {
 
 #[tokio::test]
 async fn the_lease_key_holds_the_token_value() {
-    let backend = RedisBackend::start(ReplyChannelKind::Stream).await;
+    let backend = RedisBackend::start(TestRedis::start(), ReplyChannelKind::Stream).await;
     let token = leased(&backend.store).await;
-    let held: String = query(&backend.server, redis::cmd("GET").arg(keys::lease(0))).await;
+    let held: String = query(&backend.redis, redis::cmd("GET").arg(keys::lease(0))).await;
     assert_eq!(held, token.value());
 }
 
 #[tokio::test]
 async fn a_commit_refused_for_a_wrong_position_leaves_no_key_but_the_lease() {
-    let backend = RedisBackend::start(ReplyChannelKind::Stream).await;
+    let backend = RedisBackend::start(TestRedis::start(), ReplyChannelKind::Stream).await;
     contract::a_pot_change_at_the_wrong_position_refuses_the_whole_commit(
         backend.store(),
         backend.aid(),
     )
     .await;
-    let mut written: Vec<String> = query(&backend.server, redis::cmd("KEYS").arg("stock:{*")).await;
+    let mut written: Vec<String> = query(&backend.redis, redis::cmd("KEYS").arg("stock:{*")).await;
     written.sort();
     assert_eq!(written, vec![keys::epoch(0), keys::lease(0)]);
 }
 
 #[tokio::test]
 async fn replies_over_per_request_keys_reach_open_waiters_in_order() {
-    let backend = RedisBackend::start(ReplyChannelKind::Key).await;
+    let backend = RedisBackend::start(TestRedis::start(), ReplyChannelKind::Key).await;
     contract::replies_reach_open_waiters_in_order_and_are_dropped_otherwise(
         backend.store(),
         backend.aid(),

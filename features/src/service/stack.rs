@@ -10,19 +10,18 @@ use std::fs::File;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::Value;
 use shared::testing::TestRedis;
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::{START_DEADLINE, STOP_DEADLINE, target_dir};
+use crate::stack::process::{pump, spawn_clean};
 
 /// The `STOCK_WORKER_ID`s of the stack's workers.
 const WORKER_IDS: [&str; 2] = ["w1", "w2"];
@@ -96,32 +95,21 @@ impl Node {
                 path.display()
             );
         }
-        let mut command = Command::new(&path);
-        command.env_clear().envs(vars).stdin(Stdio::null());
-        if let Some(search_path) = std::env::var_os("PATH") {
-            command.env("PATH", search_path);
-        }
-        command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("spawning {}", path.display()))?;
+        let mut child = spawn_clean(&path, vars)?;
         let (found, announced) = oneshot::channel();
         let mut pumps = Vec::new();
         if let Some(stdout) = child.stdout.take() {
-            let watch = Some((addr_field, found));
-            pumps.push(tokio::spawn(pump(
-                stdout,
-                log.clone(),
-                String::new(),
-                watch,
-            )));
+            let sink = {
+                let log = log.clone();
+                move |line: &str| log.write(line)
+            };
+            pumps.push(tokio::spawn(pump(stdout, sink, Some((addr_field, found)))));
         }
         if let Some(stderr) = child.stderr.take() {
             let prefix = format!("[stderr] [{name}] ");
-            pumps.push(tokio::spawn(pump(stderr, log.clone(), prefix, None)));
+            let log = log.clone();
+            let sink = move |line: &str| log.write(&format!("{prefix}{line}"));
+            pumps.push(tokio::spawn(pump(stderr, sink, None)));
         }
         // The sender is dropped when stdout closes, i.e. when the process is on its way out.
         match tokio::time::timeout(START_DEADLINE, announced).await {
@@ -303,39 +291,6 @@ fn unowned_shards(body: &str) -> Option<u64> {
     body.get("shards")?.get("unowned")?.as_u64()
 }
 
-/// Copies a stream into the log, each line after `prefix`, reporting the first address announced
-/// in the watched field.
-async fn pump(
-    stream: impl AsyncRead + Unpin,
-    log: Log,
-    prefix: String,
-    mut watch: Option<(&'static str, oneshot::Sender<SocketAddr>)>,
-) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.write(&format!("{prefix}{line}"));
-        if let Some((field, _)) = &watch
-            && let Some(addr) = announced_addr(&line, field)
-            && let Some((_, sender)) = watch.take()
-        {
-            let _ = sender.send(addr);
-        }
-    }
-}
-
-/// The address in a JSON log line's top-level string field `field`, or in a text line's
-/// ` field=` pair (`STOCK_LOG_FORMAT=text`), quoted or not.
-fn announced_addr(line: &str, field: &str) -> Option<SocketAddr> {
-    match serde_json::from_str::<Value>(line) {
-        Ok(value) => value.get(field)?.as_str()?.parse().ok(),
-        Err(_) => {
-            let (_, rest) = line.split_once(&format!(" {field}="))?;
-            let value = rest.split_whitespace().next()?;
-            value.trim_matches('"').parse().ok()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,39 +350,5 @@ mod tests {
         assert_eq!(unowned_shards(r#"{"shards":{"unowned":3}}"#), Some(3));
         assert_eq!(unowned_shards(r#"{"status":"ServiceUnavailable"}"#), None);
         assert_eq!(unowned_shards("not json"), None);
-    }
-
-    #[test]
-    fn a_worker_announces_its_admin_address_in_a_top_level_field() {
-        let line = r#"{"level":"INFO","message":"listening","admin_addr":"127.0.0.1:4123"}"#;
-        assert_eq!(
-            announced_addr(line, "admin_addr"),
-            "127.0.0.1:4123".parse().ok()
-        );
-        assert_eq!(announced_addr(line, "http_addr"), None);
-        assert_eq!(
-            announced_addr(r#"{"fields":{"admin_addr":"127.0.0.1:1"}}"#, "admin_addr"),
-            None
-        );
-    }
-
-    #[test]
-    fn a_text_line_announces_the_address_in_its_field_pair() {
-        let quoted =
-            r#"2024-12-07T12:00:00Z  INFO actor_worker: listening admin_addr="127.0.0.1:4123""#;
-        assert_eq!(
-            announced_addr(quoted, "admin_addr"),
-            "127.0.0.1:4123".parse().ok()
-        );
-        let bare = "2024-12-07T12:00:00Z  INFO http_fn::app: listening http_addr=127.0.0.1:1 x=2";
-        assert_eq!(
-            announced_addr(bare, "http_addr"),
-            "127.0.0.1:1".parse().ok()
-        );
-        assert_eq!(announced_addr(bare, "admin_addr"), None);
-        assert_eq!(
-            announced_addr("listening my_admin_addr=127.0.0.1:1", "admin_addr"),
-            None
-        );
     }
 }

@@ -50,25 +50,15 @@ impl Process {
         }
         let file = File::create(log_path).with_context(|| format!("{}", log_path.display()))?;
         let log: Log = Arc::new(Mutex::new(file));
-        let mut command = Command::new(program);
-        command.env_clear().envs(vars).stdin(Stdio::null());
-        if let Some(path) = std::env::var_os("PATH") {
-            command.env("PATH", path);
-        }
-        command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("spawning {}", program.display()))?;
+        let mut child = spawn_clean(program, vars)?;
         let pid = child.id().context("a just spawned child has no pid")?;
         let (found, address) = oneshot::channel();
         if let Some(stdout) = child.stdout.take() {
-            tokio::spawn(pump(stdout, log.clone(), "", Some((addr_field, found))));
+            let sink = log_into(log.clone(), "");
+            tokio::spawn(pump(stdout, sink, Some((addr_field, found))));
         }
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(pump(stderr, log, "[stderr] ", None));
+            tokio::spawn(pump(stderr, log_into(log, "[stderr] "), None));
         }
         // The sender is dropped when stdout closes, i.e. when the process is on its way out.
         let addr = match tokio::time::timeout(START_DEADLINE, address).await {
@@ -131,31 +121,65 @@ impl Process {
     }
 }
 
-/// Copies a stream into the log, reporting the first address announced in `addr_field`.
-async fn pump(
-    stream: impl AsyncRead + Unpin,
-    log: Log,
-    prefix: &'static str,
-    mut found: Option<(&'static str, oneshot::Sender<SocketAddr>)>,
-) {
-    let mut lines = BufReader::new(stream).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
+/// Spawns `program` with only `vars` (plus `PATH`), stdin closed, stdout and stderr piped; the
+/// child is killed when dropped.
+pub(crate) fn spawn_clean(
+    program: &Path,
+    vars: &BTreeMap<String, String>,
+) -> anyhow::Result<Child> {
+    let mut command = Command::new(program);
+    command.env_clear().envs(vars).stdin(Stdio::null());
+    if let Some(path) = std::env::var_os("PATH") {
+        command.env("PATH", path);
+    }
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+        .spawn()
+        .with_context(|| format!("spawning {}", program.display()))
+}
+
+/// A line sink appending each line, after `prefix`, to the shared log file.
+fn log_into(log: Log, prefix: &'static str) -> impl FnMut(&str) {
+    move |line| {
         if let Ok(mut file) = log.lock() {
             let _ = writeln!(file, "{prefix}{line}");
         }
-        if let Some((field, _)) = &found
+    }
+}
+
+/// Hands every line of `stream` to `sink`; the first line announcing `watch`'s field sends the
+/// address on its sender.
+pub(crate) async fn pump(
+    stream: impl AsyncRead + Unpin,
+    mut sink: impl FnMut(&str),
+    mut watch: Option<(&'static str, oneshot::Sender<SocketAddr>)>,
+) {
+    let mut lines = BufReader::new(stream).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        sink(&line);
+        if let Some((field, _)) = &watch
             && let Some(addr) = announced_addr(&line, field)
-            && let Some((_, sender)) = found.take()
+            && let Some((_, sender)) = watch.take()
         {
             let _ = sender.send(addr);
         }
     }
 }
 
-/// The address in a JSON log line's top-level string field `field`.
-pub(crate) fn announced_addr(line: &str, field: &str) -> Option<SocketAddr> {
-    let value: Value = serde_json::from_str(line).ok()?;
-    value.get(field)?.as_str()?.parse().ok()
+/// The address in a JSON log line's top-level string field `field`, or in a text line's
+/// ` field=` pair (`STOCK_LOG_FORMAT=text`), quoted or not.
+fn announced_addr(line: &str, field: &str) -> Option<SocketAddr> {
+    match serde_json::from_str::<Value>(line) {
+        Ok(value) => value.get(field)?.as_str()?.parse().ok(),
+        Err(_) => {
+            let (_, rest) = line.split_once(&format!(" {field}="))?;
+            let value = rest.split_whitespace().next()?;
+            value.trim_matches('"').parse().ok()
+        }
+    }
 }
 
 /// Sends a signal by name (`STOP`, `CONT`, `TERM`, `KILL`) to process `pid` with the `kill`
@@ -191,5 +215,25 @@ mod tests {
         let nested = r#"{"fields":{"admin_addr":"127.0.0.1:1"}}"#;
         assert_eq!(announced_addr(nested, "admin_addr"), None);
         assert_eq!(announced_addr("admin_addr=127.0.0.1:1", "admin_addr"), None);
+    }
+
+    #[test]
+    fn a_text_line_announces_the_address_in_its_field_pair() {
+        let quoted =
+            r#"2024-12-07T12:00:00Z  INFO actor_worker: listening admin_addr="127.0.0.1:4123""#;
+        assert_eq!(
+            announced_addr(quoted, "admin_addr"),
+            "127.0.0.1:4123".parse().ok()
+        );
+        let bare = "2024-12-07T12:00:00Z  INFO http_fn::app: listening http_addr=127.0.0.1:1 x=2";
+        assert_eq!(
+            announced_addr(bare, "http_addr"),
+            "127.0.0.1:1".parse().ok()
+        );
+        assert_eq!(announced_addr(bare, "admin_addr"), None);
+        assert_eq!(
+            announced_addr("listening my_admin_addr=127.0.0.1:1", "admin_addr"),
+            None
+        );
     }
 }
