@@ -5,7 +5,7 @@ use shared::config::{Binary, Config};
 
 #[tokio::main]
 async fn main() {
-    let config = match Config::from_vars(std::env::vars(), Binary::ActorWorker, false) {
+    let config = match Config::from_env(Binary::ActorWorker, false) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");

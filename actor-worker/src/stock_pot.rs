@@ -47,6 +47,15 @@ pub(crate) fn log_handled(envelope: &CommandEnvelope, outcome: StepOutcome) {
         Command::AcknowledgeMove(c) => (c.source.as_str(), c.request_id.as_str()),
         other => other.idempotency_key().unwrap_or(("", "")),
     };
+    if outcome == StepOutcome::CreditHeld {
+        tracing::warn!(
+            target: "actor_worker::stock_pot",
+            location,
+            request_id,
+            "credit held: it would leave a quantity that is not finite; retried on re-send"
+        );
+        return;
+    }
     tracing::debug!(
         target: "actor_worker::stock_pot",
         command = kind(command),

@@ -87,7 +87,7 @@ impl Dispatcher {
                 u64::MAX
             }
         };
-        let give_up = sent + self.command_timeout + CLOCK_ALLOWANCE;
+        let give_up = later(sent, self.command_timeout.saturating_add(CLOCK_ALLOWANCE));
         self.finish(&mut waiter, shard, &envelope, appended_ms, give_up)
             .await
     }
@@ -107,7 +107,7 @@ impl Dispatcher {
             return Ok(reply);
         }
         let deadline_ms = envelope.deadline_ms(appended_ms);
-        self.settle(shard, envelope, deadline_ms, deadline + SETTLE_GRACE)
+        self.settle(shard, envelope, deadline_ms, later(deadline, SETTLE_GRACE))
             .await
     }
 
@@ -181,6 +181,16 @@ fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     millis(since_epoch)
+}
+
+/// `at + by`, or the latest instant that fits: a deadline beyond what an `Instant` holds is as
+/// good as never. The configuration bounds every duration; this keeps a broken bound from
+/// panicking every write.
+fn later(at: Instant, by: Duration) -> Instant {
+    // Halving reaches zero within 128 steps, and `at + 0` always fits.
+    std::iter::successors(Some(by), |d| (!d.is_zero()).then(|| *d / 2))
+        .find_map(|d| at.checked_add(d))
+        .unwrap_or(at)
 }
 
 fn millis(d: Duration) -> u64 {

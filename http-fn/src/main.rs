@@ -5,8 +5,10 @@ use http_fn::config::{Binary, Config};
 
 #[tokio::main]
 async fn main() {
-    let demo = std::env::args().skip(1).any(|arg| arg == "--demo");
-    let config = match Config::from_vars(std::env::vars(), Binary::HttpFn, demo) {
+    // Raw arguments and variables: one that is not UTF-8 must not stop the process unless it
+    // is one the configuration reads (then it is a one-line error naming it).
+    let demo = std::env::args_os().skip(1).any(|arg| arg == "--demo");
+    let config = match Config::from_env(Binary::HttpFn, demo) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");

@@ -1,6 +1,8 @@
 //! The process configuration: every `spec/CONFIG.md` variable, parsed and validated at start-up.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,11 @@ pub const MAX_SHARDS: u32 = 65_536;
 
 /// Smallest accepted `STOCK_IDEMPOTENCY_RETENTION`.
 pub const MIN_IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(3600);
+
+/// Largest accepted value of a duration setting without a bound of its own (see
+/// [`duration_bound`]), as written in errors: far below where deadline arithmetic could
+/// overflow.
+pub const MAX_DURATION: (Duration, &str) = (Duration::from_secs(366 * 24 * 3600), "366d");
 
 /// What a node does (`NODE_ROLE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,68 +219,125 @@ fn error(variable: &str, rule: impl Into<String>) -> ConfigError {
 }
 
 impl Config {
-    /// Reads and validates the configuration from `vars` (the environment; tests pass their own
-    /// map) for `binary`; `demo` is the `--demo` flag. Unknown variables are ignored, and so are
-    /// empty values, which count as unset (a `VAR=` line in an env file).
+    /// Reads and validates the configuration from `vars` (tests pass their own map) for
+    /// `binary`; `demo` is the `--demo` flag. Unknown variables are ignored, and so are empty
+    /// values, which count as unset (a `VAR=` line in an env file).
     pub fn from_vars<I: IntoIterator<Item = (String, String)>>(
         vars: I,
         binary: Binary,
         demo: bool,
     ) -> Result<Config, ConfigError> {
-        let vars = Vars(vars.into_iter().collect());
-        let role = role(&vars, binary)?;
+        let vars = Vars {
+            values: vars.into_iter().collect(),
+            ..Vars::default()
+        };
+        Config::read(&vars, binary, demo)
+    }
+
+    /// [`Config::from_vars`] over raw variables, as the environment holds them. A name or value
+    /// that is not UTF-8 is ignored unless the configuration reads it: then it is an error
+    /// naming the variable (its value is not echoed).
+    pub fn from_os_vars<I: IntoIterator<Item = (OsString, OsString)>>(
+        vars: I,
+        binary: Binary,
+        demo: bool,
+    ) -> Result<Config, ConfigError> {
+        let mut read = Vars::default();
+        for (name, value) in vars {
+            // A name the configuration reads is ASCII: any other is never looked up.
+            let Ok(name) = name.into_string() else {
+                continue;
+            };
+            match value.into_string() {
+                Ok(value) => read.values.insert(name, value),
+                Err(_) => {
+                    read.not_utf8.insert(name);
+                    continue;
+                }
+            };
+        }
+        Config::read(&read, binary, demo)
+    }
+
+    /// [`Config::from_os_vars`] over the process environment.
+    pub fn from_env(binary: Binary, demo: bool) -> Result<Config, ConfigError> {
+        Config::from_os_vars(std::env::vars_os(), binary, demo)
+    }
+
+    /// The configuration, or the first rule broken; a variable read that is not UTF-8 comes first,
+    /// since reading it as unset may have broken a rule by itself.
+    fn read(vars: &Vars, binary: Binary, demo: bool) -> Result<Config, ConfigError> {
+        let config = Config::parse(vars, binary, demo);
+        // The telemetry set-up reads these later and would take them as unset.
+        let telemetry = vars
+            .not_utf8
+            .iter()
+            .filter(|name| *name == "RUST_LOG" || name.starts_with("OTEL_"))
+            .min()
+            .cloned();
+        match vars.read_not_utf8.borrow_mut().take().or(telemetry) {
+            Some(name) => Err(error(&name, "must be valid UTF-8")),
+            None => config,
+        }
+    }
+
+    fn parse(vars: &Vars, binary: Binary, demo: bool) -> Result<Config, ConfigError> {
+        let role = role(vars, binary)?;
         let d = Duration::from_secs;
         let pot_unload_after = vars.positive_duration("STOCK_POT_UNLOAD_AFTER", d(300))?;
         let interval = vars.positive_duration("STOCK_POT_UNLOAD_CHECK_INTERVAL", d(30))?;
         Ok(Config {
             role,
-            http_addr: address(&vars, "STOCK_HTTP_ADDR", role != NodeRole::Actor, 8080)?,
-            admin_addr: address(&vars, "STOCK_ADMIN_ADDR", role == NodeRole::Actor, 9090)?,
-            redis_url: redis_url(&vars, role)?,
-            shards: shards(&vars)?,
+            http_addr: address(vars, "STOCK_HTTP_ADDR", role != NodeRole::Actor, 8080)?,
+            admin_addr: address(vars, "STOCK_ADMIN_ADDR", role == NodeRole::Actor, 9090)?,
+            redis_url: redis_url(vars, role)?,
+            shards: shards(vars)?,
             worker_id: vars
                 .get("STOCK_WORKER_ID")
                 .map_or_else(default_worker_id, str::to_owned),
             locations: match role {
                 NodeRole::Actor => LocationSourceConfig::Unused,
-                _ => locations(&vars, demo)?,
+                _ => locations(vars, demo)?,
             },
             jwt: if demo || role == NodeRole::Actor {
                 None
             } else {
-                Some(jwt(&vars)?)
+                Some(jwt(vars)?)
             },
-            location_api: location_api(&vars)?,
+            location_api: location_api(vars)?,
             pot_unload_after,
             pot_unload_check_interval: interval,
             lease_ttl: vars.positive_duration("STOCK_LEASE_TTL", d(3))?,
-            idempotency_retention: retention(&vars)?,
+            idempotency_retention: retention(vars)?,
             command_timeout: vars.positive_duration("STOCK_COMMAND_TIMEOUT", d(5))?,
-            log_format: log_format(&vars)?,
-            reply_channel: reply_channel(&vars)?,
+            log_format: log_format(vars)?,
+            reply_channel: reply_channel(vars)?,
             demo,
         })
-    }
-
-    /// [`Config::from_vars`] over the process environment (non-UTF-8 values read lossily).
-    pub fn from_env(binary: Binary, demo: bool) -> Result<Config, ConfigError> {
-        let vars = std::env::vars_os().map(|(name, value)| {
-            (
-                name.to_string_lossy().into_owned(),
-                value.to_string_lossy().into_owned(),
-            )
-        });
-        Config::from_vars(vars, binary, demo)
     }
 }
 
 /// The raw variables, looked up by name.
-struct Vars(HashMap<String, String>);
+#[derive(Default)]
+struct Vars {
+    values: HashMap<String, String>,
+    /// Variables whose value is not UTF-8: an error only once one of them is read.
+    not_utf8: HashSet<String>,
+    /// The first of those read.
+    read_not_utf8: RefCell<Option<String>>,
+}
 
 impl Vars {
-    /// The trimmed value; empty counts as unset.
+    /// The trimmed value; empty counts as unset (and so, until reported, does a value that is
+    /// not UTF-8).
     fn get(&self, name: &str) -> Option<&str> {
-        self.0
+        if self.not_utf8.contains(name) {
+            self.read_not_utf8
+                .borrow_mut()
+                .get_or_insert_with(|| name.to_owned());
+            return None;
+        }
+        self.values
             .get(name)
             .map(|value| value.trim())
             .filter(|value| !value.is_empty())
@@ -288,16 +352,26 @@ impl Vars {
         }
     }
 
+    /// A duration, at most [`duration_bound`] of `name`.
     fn duration(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
-        match self.get(name) {
-            None => Ok(default),
+        let value = match self.get(name) {
+            None => default,
             Some(raw) => humantime::parse_duration(raw).map_err(|_| {
                 error(
                     name,
                     format!("must be a duration such as 100ms, 2s or 5m, got {raw:?}"),
                 )
-            }),
+            })?,
+        };
+        let (bound, written) = duration_bound(name);
+        if value > bound {
+            let rule = format!(
+                "must be ≤ {written}, got {}",
+                humantime::format_duration(value)
+            );
+            return Err(error(name, rule));
         }
+        Ok(value)
     }
 
     fn positive_duration(&self, name: &str, default: Duration) -> Result<Duration, ConfigError> {
@@ -314,6 +388,26 @@ impl Vars {
             return Err(error(name, "must be an integer ≥ 1, got 0"));
         }
         Ok(value)
+    }
+}
+
+/// The largest value of each duration setting (docs/configuration.md), and how errors write it.
+/// Each is far beyond any sensible setting and far below where deadline arithmetic could
+/// overflow.
+fn duration_bound(name: &str) -> (Duration, &'static str) {
+    let minutes = |m: u64| Duration::from_secs(m * 60);
+    match name {
+        "STOCK_COMMAND_TIMEOUT" | "STOCK_LEASE_TTL" | "STOCK_LOCATION_API_REQUEST_TIMEOUT" => {
+            (minutes(5), "5m")
+        }
+        "STOCK_LOCATION_API_INITIAL_DELAY"
+        | "STOCK_LOCATION_API_MAX_DELAY"
+        | "STOCK_LOCATION_API_CONNECT_TIMEOUT" => (minutes(1), "1m"),
+        "STOCK_LOCATION_API_QUIET_PERIOD" | "STOCK_POT_UNLOAD_CHECK_INTERVAL" => {
+            (minutes(60), "1h")
+        }
+        "STOCK_POT_UNLOAD_AFTER" => (minutes(7 * 24 * 60), "7d"),
+        _ => MAX_DURATION,
     }
 }
 
@@ -649,6 +743,25 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
         }
     }
 
+    impl Fixture {
+        /// The smallest valid environment of `http-fn` as raw variables, with `extra` added.
+        fn load_os(&self, extra: &[(&[u8], &[u8])]) -> Result<Config, ConfigError> {
+            use std::os::unix::ffi::OsStrExt;
+            let os = |bytes: &[u8]| std::ffi::OsStr::from_bytes(bytes).to_owned();
+            let base = [
+                ("STOCK_LOCATIONS_FILE", self.path("locations.json")),
+                ("STOCK_JWT_PUBLIC_KEY_FILE", self.path("spki.pem")),
+                ("STOCK_JWT_ISSUER", "https://idp.example.com".to_owned()),
+                ("STOCK_JWT_AUDIENCE", "stock-api".to_owned()),
+            ];
+            let vars = base
+                .iter()
+                .map(|(name, value)| (os(name.as_bytes()), os(value.as_bytes())))
+                .chain(extra.iter().map(|(name, value)| (os(name), os(value))));
+            Config::from_os_vars(vars, Binary::HttpFn, false)
+        }
+    }
+
     impl Drop for Fixture {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
@@ -774,6 +887,18 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
             (&[("STOCK_IDEMPOTENCY_RETENTION", "59m")], "STOCK_IDEMPOTENCY_RETENTION", "must be ≥ 1h, got 59m"),
             (&[("STOCK_IDEMPOTENCY_RETENTION", "forever")], "STOCK_IDEMPOTENCY_RETENTION", "must be a duration"),
             (&[("STOCK_COMMAND_TIMEOUT", "0s")], "STOCK_COMMAND_TIMEOUT", "must be > 0"),
+            (&[("STOCK_COMMAND_TIMEOUT", "5m 1s")], "STOCK_COMMAND_TIMEOUT", "must be ≤ 5m, got 5m 1s"),
+            (&[("STOCK_COMMAND_TIMEOUT", "100years")], "STOCK_COMMAND_TIMEOUT", "must be ≤ 5m, got 100years"),
+            (&[("STOCK_COMMAND_TIMEOUT", "99999999999999999999s")], "STOCK_COMMAND_TIMEOUT", "must be a duration"),
+            (&[("STOCK_LEASE_TTL", "6m")], "STOCK_LEASE_TTL", "must be ≤ 5m, got 6m"),
+            (&[("STOCK_POT_UNLOAD_AFTER", "8d")], "STOCK_POT_UNLOAD_AFTER", "must be ≤ 7d, got 8days"),
+            (&[("STOCK_POT_UNLOAD_CHECK_INTERVAL", "61m")], "STOCK_POT_UNLOAD_CHECK_INTERVAL", "must be ≤ 1h, got 1h 1m"),
+            (&[("STOCK_IDEMPOTENCY_RETENTION", "367d")], "STOCK_IDEMPOTENCY_RETENTION", "must be ≤ 366d"),
+            (&[("STOCK_LOCATION_API_INITIAL_DELAY", "61s")], "STOCK_LOCATION_API_INITIAL_DELAY", "must be ≤ 1m, got 1m 1s"),
+            (&[("STOCK_LOCATION_API_MAX_DELAY", "2m")], "STOCK_LOCATION_API_MAX_DELAY", "must be ≤ 1m, got 2m"),
+            (&[("STOCK_LOCATION_API_QUIET_PERIOD", "2h")], "STOCK_LOCATION_API_QUIET_PERIOD", "must be ≤ 1h, got 2h"),
+            (&[("STOCK_LOCATION_API_CONNECT_TIMEOUT", "2m")], "STOCK_LOCATION_API_CONNECT_TIMEOUT", "must be ≤ 1m, got 2m"),
+            (&[("STOCK_LOCATION_API_REQUEST_TIMEOUT", "6m")], "STOCK_LOCATION_API_REQUEST_TIMEOUT", "must be ≤ 5m, got 6m"),
             (&[("STOCK_LOG_FORMAT", "xml")], "STOCK_LOG_FORMAT", r#"must be json or text, got "xml""#),
             (&[("STOCK_REPLY_CHANNEL", "queue")], "STOCK_REPLY_CHANNEL", r#"must be stream or key, got "queue""#),
         ];
@@ -825,6 +950,32 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
     }
 
     #[test]
+    fn a_value_that_is_not_utf8_is_an_error_only_when_the_variable_is_read() {
+        let fixture = Fixture::new();
+        let bad: &[u8] = b"8\xff";
+        let unread: &[(&[u8], &[u8])] = &[
+            (b"LC_UNRELATED", bad),
+            (b"NAME_\xfe", b"x"),
+            // Only an actor node reads the admin address.
+            (b"STOCK_ADMIN_ADDR", bad),
+        ];
+        assert_eq!(fixture.load_os(unread).unwrap().shards, 256);
+        let shards = fixture.load_os(&[(b"STOCK_SHARDS", bad)]).unwrap_err();
+        assert_eq!(shards.to_string(), "STOCK_SHARDS: must be valid UTF-8");
+        // Read as unset, the URL would be "required": the encoding is what to fix.
+        let redis = [
+            (b"NODE_ROLE".as_slice(), b"http".as_slice()),
+            (b"STOCK_REDIS_URL", bad),
+        ];
+        let error = fixture.load_os(&redis).unwrap_err();
+        assert_eq!(error.to_string(), "STOCK_REDIS_URL: must be valid UTF-8");
+        let log = fixture.load_os(&[(b"OTEL_SERVICE_NAME", bad)]).unwrap_err();
+        assert_eq!(log.to_string(), "OTEL_SERVICE_NAME: must be valid UTF-8");
+        let good = fixture.load_os(&[(b"STOCK_SHARDS", b"8")]).unwrap();
+        assert_eq!(good.shards, 8);
+    }
+
+    #[test]
     fn the_redis_url_is_never_echoed_in_an_error() {
         let fixture = Fixture::new();
         let error = fixture
@@ -860,6 +1011,10 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
             (&[("STOCK_LEASE_TTL", "1s 500ms")], |c| c.lease_ttl == Duration::from_millis(1500)),
             (&[("STOCK_IDEMPOTENCY_RETENTION", "1h")], |c| c.idempotency_retention == MIN_IDEMPOTENCY_RETENTION),
             (&[("STOCK_COMMAND_TIMEOUT", "250ms")], |c| c.command_timeout == Duration::from_millis(250)),
+            (&[("STOCK_COMMAND_TIMEOUT", "5m"), ("STOCK_LEASE_TTL", "5m")], |c| c.command_timeout == Duration::from_secs(300) && c.lease_ttl == c.command_timeout),
+            (&[("STOCK_POT_UNLOAD_AFTER", "7d"), ("STOCK_POT_UNLOAD_CHECK_INTERVAL", "1h")], |c| c.pot_unload_after == Duration::from_secs(7 * 86_400) && c.pot_unload_check_interval == Duration::from_secs(3600)),
+            (&[("STOCK_IDEMPOTENCY_RETENTION", "366d")], |c| c.idempotency_retention == MAX_DURATION.0),
+            (&[("STOCK_LOCATION_API_INITIAL_DELAY", "1m"), ("STOCK_LOCATION_API_MAX_DELAY", "1m"), ("STOCK_LOCATION_API_QUIET_PERIOD", "1h")], |c| c.location_api.max_delay == Duration::from_secs(60)),
             (&[("STOCK_LOG_FORMAT", "TEXT")], |c| c.log_format == LogFormat::Text),
             (&[("STOCK_LOG_FORMAT", "json")], |c| c.log_format == LogFormat::Json),
             (&[("STOCK_REPLY_CHANNEL", "Key")], |c| c.reply_channel == ReplyChannelKind::Key),

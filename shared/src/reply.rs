@@ -20,6 +20,9 @@ pub enum Reply {
     ContentMismatch,
     /// 400 `InsufficientStock`.
     InsufficientStock,
+    /// 400 `BadRequest`: the write would leave a quantity that is not a finite double; nothing
+    /// was recorded.
+    NonFinite,
 }
 
 /// The stored outcome of a client write, kept for the retention period.

@@ -44,7 +44,9 @@ impl FullStore {
                 &request,
             ));
         }
-        let change = pot.record(kind, n, at, format!("r{}", pot.version() + 1));
+        let change = pot
+            .record(kind, n, at, format!("r{}", pot.version() + 1))
+            .unwrap();
         assert_eq!(change.event.position, self.events.len() as u64 + 1);
         change.apply_to(&mut self.events, &mut self.checkpoints);
         self.state = change.state;

@@ -2,6 +2,8 @@
 //! asked for ([`Need`]) and handed in, time is an input, and effects come out held until commit.
 
 mod cache;
+#[cfg(test)]
+mod finite_tests;
 mod rules;
 #[cfg(test)]
 mod simulation;
@@ -63,6 +65,11 @@ pub enum StepOutcome {
     ContentMismatch,
     /// A move beyond the source's quantity: nothing changed.
     InsufficientStock,
+    /// A write that would leave a quantity that is not finite: nothing changed.
+    NonFinite,
+    /// A cross-shard credit that would leave the destination's quantity not finite: not applied
+    /// and not acknowledged, so that a later re-send tries again.
+    CreditHeld,
     /// A cross-shard credit was applied at its destination.
     Credited,
     /// A cross-shard credit arrived again: answered, not applied twice.
@@ -76,6 +83,9 @@ pub enum StepOutcome {
 pub enum CoreError {
     #[error("stepped before its needs were met: {0:?}")]
     NotReady(Need),
+    /// A pot refused an event after admitting it (a bug): nothing of the batch may be committed.
+    #[error("a pot refused an event it had admitted")]
+    Inconsistent,
 }
 
 /// A batch ready to commit: the commit itself, the effects to perform after it succeeds, and the

@@ -1,6 +1,8 @@
 //! The step function: what each command does to the pending batch (spec/DOMAIN.md §5–§8,
 //! ARCHITECTURE.md §9).
 
+use std::collections::HashMap;
+
 use shared::command::{
     AcknowledgeMove, Command, CommandEnvelope, CreditMove, MoveStock, RecordDelivery,
 };
@@ -76,7 +78,9 @@ impl ShardCore {
         if let Some(outcome) = self.check_record(envelope) {
             return Ok(outcome);
         }
-        self.record_events(changes, now_ms)?;
+        if !self.record_events(changes, now_ms)? {
+            return Ok(self.refuse_non_finite(envelope));
+        }
         let body = self.write_record(envelope, false);
         self.reply(envelope, Reply::Created { body });
         Ok(StepOutcome::Applied)
@@ -117,12 +121,16 @@ impl ShardCore {
                 m.moved_at,
                 m.request_id.clone(),
             );
-            self.record_events(vec![out, into], now_ms)?;
+            if !self.record_events(vec![out, into], now_ms)? {
+                return Ok(self.refuse_non_finite(envelope));
+            }
             let body = self.write_record(envelope, false);
             self.reply(envelope, Reply::Created { body });
             return Ok(StepOutcome::Applied);
         }
-        self.record_events(vec![out], now_ms)?;
+        if !self.record_events(vec![out], now_ms)? {
+            return Ok(self.refuse_non_finite(envelope));
+        }
         let body = self.write_record(envelope, true);
         let credit = CreditMove {
             move_id: envelope.id.clone(),
@@ -170,7 +178,12 @@ impl ShardCore {
                 c.moved_at,
                 c.request_id.clone(),
             );
-            self.record_events(vec![change], now_ms)?;
+            if !self.record_events(vec![change], now_ms)? {
+                // The source side is committed and the client was told the credit will land:
+                // it is held (not applied, not acknowledged) and lands on a later re-send, once
+                // the destination's quantity leaves room for it.
+                return Ok(StepOutcome::CreditHeld);
+            }
             self.commit_mut().credits_applied.push(c.move_id.clone());
             self.pending.credits.insert(c.move_id.clone(), true);
         }
@@ -243,18 +256,31 @@ impl ShardCore {
         }
     }
 
-    /// Records events on loaded pots, all or none.
-    fn record_events(&mut self, changes: Vec<Change>, now_ms: u64) -> Result<(), CoreError> {
+    /// A write refused because a quantity it leaves would not be finite: 400, nothing recorded,
+    /// no idempotency record (a retry is processed as new).
+    fn refuse_non_finite(&mut self, envelope: &CommandEnvelope) -> StepOutcome {
+        self.reply(envelope, Reply::NonFinite);
+        StepOutcome::NonFinite
+    }
+
+    /// Records events on loaded pots, all or none: `false` when a pot refuses one of them (a
+    /// quantity would not be finite), and then nothing is recorded.
+    fn record_events(&mut self, changes: Vec<Change>, now_ms: u64) -> Result<bool, CoreError> {
         for (pot, _, _, at, _) in &changes {
             if let Some(need) = self.pot_need(pot.clone(), *at) {
                 return Err(CoreError::NotReady(need));
             }
         }
+        if !self.admitted(&changes)? {
+            return Ok(false);
+        }
         for (pot, kind, quantity, at, id) in changes {
             let Some(loaded) = self.pots.change(&pot, now_ms) else {
                 return Err(CoreError::NotReady(Need::Pot(pot)));
             };
-            let change = loaded.record(kind, quantity, at, id);
+            let change = loaded
+                .record(kind, quantity, at, id)
+                .map_err(|_| CoreError::Inconsistent)?;
             let write = PotWrite {
                 location: pot.location,
                 product: pot.product,
@@ -262,7 +288,28 @@ impl ShardCore {
             };
             self.commit_mut().pots.push(write);
         }
-        Ok(())
+        Ok(true)
+    }
+
+    /// Whether every pot accepts its share of `changes` (a delivery may hold several lines for
+    /// one pot), asked before anything is recorded so that a refusal leaves every pot as it was.
+    fn admitted(&self, changes: &[Change]) -> Result<bool, CoreError> {
+        let mut per_pot: HashMap<&PotRef, Vec<(EventKind, f64, LocalDateTime)>> = HashMap::new();
+        for (pot, kind, quantity, at, _) in changes {
+            per_pot
+                .entry(pot)
+                .or_default()
+                .push((*kind, *quantity, *at));
+        }
+        for (pot, events) in per_pot {
+            let Some(loaded) = self.pots.get(pot) else {
+                return Err(CoreError::NotReady(Need::Pot(pot.clone())));
+            };
+            if loaded.admits(&events).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Writes the record of a client write and returns its body.

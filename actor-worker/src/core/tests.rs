@@ -123,7 +123,7 @@ fn body(envelope: &CommandEnvelope) -> String {
     envelope.command.echo_body().unwrap()
 }
 
-fn created(envelope: &CommandEnvelope) -> Reply {
+pub(super) fn created(envelope: &CommandEnvelope) -> Reply {
     Reply::Created {
         body: body(envelope),
     }
@@ -293,12 +293,12 @@ impl Harness {
             .unwrap_or(PotState::INITIAL)
     }
 
-    fn record(&self, loc: &str, request_id: &str) -> Option<&IdempotencyRecord> {
+    pub(super) fn record(&self, loc: &str, request_id: &str) -> Option<&IdempotencyRecord> {
         self.records.get(&(loc.to_owned(), request_id.to_owned()))
     }
 }
 
-fn replies(batch: &Batch) -> Vec<Reply> {
+pub(super) fn replies(batch: &Batch) -> Vec<Reply> {
     batch
         .effects
         .iter()
@@ -309,7 +309,7 @@ fn replies(batch: &Batch) -> Vec<Reply> {
         .collect()
 }
 
-fn sends(batch: &Batch) -> Vec<(ShardId, CommandEnvelope)> {
+pub(super) fn sends(batch: &Batch) -> Vec<(ShardId, CommandEnvelope)> {
     batch
         .effects
         .iter()

@@ -426,3 +426,14 @@ async fn wait_consumed(memory: &MemoryStore, shard: ShardId) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test]
+async fn a_command_timeout_beyond_what_an_instant_holds_still_answers() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let worker = worker(store.clone());
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::MAX);
+    let command = delivery(&location(1, 0), "d1", 5.0);
+    let reply = dispatcher.execute(command.clone(), None).await.unwrap();
+    assert_eq!(reply, created(&command));
+    worker.shutdown().await;
+}

@@ -132,7 +132,9 @@ impl CircuitBreaker {
 
     fn open_from(&self, now: Instant) -> State {
         State::Open {
-            until: now + self.quiet_period,
+            // Bounded by the configuration; should that fail, a breaker open "for ever" must
+            // not panic the call that opens it.
+            until: now.checked_add(self.quiet_period).unwrap_or(now),
         }
     }
 }

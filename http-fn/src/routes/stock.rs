@@ -4,7 +4,7 @@ use axum::extract::{RawPathParams, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
-use shared::domain::{LocalDateTime, PotState};
+use shared::domain::{LocalDateTime, PotState, Total};
 use shared::reply::JsonObject;
 use shared::store::PotRef;
 
@@ -94,7 +94,7 @@ fn render(
     body.time("lastUpdated", &last_updated);
     if include_children {
         let (children, total) = render_children(root, own.as_ref(), states);
-        body.quantity("totalQuantity", total);
+        body.raw("totalQuantity", &total.render());
         if let Some(children) = children {
             body.raw("childLocations", &children);
         }
@@ -112,17 +112,19 @@ fn add_own(body: &mut JsonObject, own: Option<&PotState>) {
     }
 }
 
-/// The `childLocations` array (if non-empty) and the node's `totalQuantity`.
+/// The `childLocations` array (if non-empty) and the node's `totalQuantity`, which may lie
+/// beyond the double range (see [`Total`]).
 fn render_children(
     node: &LocationNode,
     own: Option<&PotState>,
     states: &mut impl Iterator<Item = PotState>,
-) -> (Option<String>, f64) {
-    let mut total = own.map_or(0.0, |s| s.quantity);
+) -> (Option<String>, Total) {
+    let mut total = Total::default();
+    total.add(own.map_or(0.0, |s| s.quantity));
     let mut rendered = Vec::with_capacity(node.children.len());
     for child in &node.children {
         let (text, child_total) = render_child(child, states);
-        total += child_total;
+        total.add_total(child_total);
         rendered.push(text);
     }
     let array = (!rendered.is_empty()).then(|| format!("[{}]", rendered.join(",")));
@@ -130,7 +132,10 @@ fn render_children(
 }
 
 /// A child object: no `productId`, no `lastUpdated`, `totalQuantity` always.
-fn render_child(node: &LocationNode, states: &mut impl Iterator<Item = PotState>) -> (String, f64) {
+fn render_child(
+    node: &LocationNode,
+    states: &mut impl Iterator<Item = PotState>,
+) -> (String, Total) {
     let own = node
         .tracked
         .then(|| states.next().unwrap_or(PotState::INITIAL));
@@ -138,7 +143,7 @@ fn render_child(node: &LocationNode, states: &mut impl Iterator<Item = PotState>
     body.string("locationId", &node.id);
     add_own(&mut body, own.as_ref());
     let (children, total) = render_children(node, own.as_ref(), states);
-    body.quantity("totalQuantity", total);
+    body.raw("totalQuantity", &total.render());
     if let Some(children) = children {
         body.raw("childLocations", &children);
     }

@@ -175,6 +175,7 @@ async fn execute(state: &AppState, command: Command) -> Result<Response, ApiErro
         }
         Ok(Reply::ContentMismatch) => Err(ApiError::IdempotencyContentMismatch),
         Ok(Reply::InsufficientStock) => Err(ApiError::InsufficientStock),
+        Ok(Reply::NonFinite) => Err(ApiError::BadRequest),
         Err(error) => {
             tracing::warn!(%error, "write not committed before its deadline");
             Err(ApiError::ServiceUnavailable)

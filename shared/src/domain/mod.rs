@@ -8,6 +8,8 @@ pub mod time;
 
 pub use event::{Event, EventKind};
 pub use fingerprint::Fingerprint;
-pub use pot::{Checkpoint, HistoryRequest, Pot, PotChange, PotHistory, PotState, StoredPot, fold};
-pub use quantity::Quantity;
+pub use pot::{
+    Checkpoint, HistoryRequest, NonFinite, Pot, PotChange, PotHistory, PotState, StoredPot, fold,
+};
+pub use quantity::{Quantity, Total};
 pub use time::LocalDateTime;

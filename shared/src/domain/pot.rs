@@ -34,10 +34,26 @@ impl PotState {
         last_updated: LocalDateTime::MIN,
     };
 
-    /// Applies one event's effect (spec/DOMAIN.md §2).
+    /// Applies one event's effect (spec/DOMAIN.md §2), or refuses it, changing nothing, when the
+    /// quantity or the pending adjustment it leaves would not be a finite double.
     ///
     /// `last_updated` becomes the greatest timestamp applied; in fold order that is `at` itself.
-    pub fn apply(&mut self, kind: EventKind, quantity: f64, at: LocalDateTime) {
+    pub fn apply(
+        &mut self,
+        kind: EventKind,
+        quantity: f64,
+        at: LocalDateTime,
+    ) -> Result<(), NonFinite> {
+        let next = self.after(kind, quantity, at);
+        if !(next.quantity.is_finite() && next.pending_adjustment.is_finite()) {
+            return Err(NonFinite);
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// The state after one event, without the finiteness check.
+    fn after(mut self, kind: EventKind, quantity: f64, at: LocalDateTime) -> PotState {
         let n = quantity;
         match kind {
             EventKind::Delivery | EventKind::MoveIn => self.quantity += n,
@@ -56,22 +72,45 @@ impl PotState {
             }
         }
         self.last_updated = self.last_updated.max(at);
+        self
     }
 
-    /// This state with `events` applied in fold order: timestamp, then storage position.
-    fn folded<'a>(mut self, events: impl IntoIterator<Item = &'a Event>) -> PotState {
-        let mut sorted: Vec<&Event> = events.into_iter().collect();
-        sorted.sort_by_key(|e| (e.at, e.position));
-        for e in sorted {
-            self.apply(e.kind, e.quantity, e.at);
+    /// This state with `events` applied in fold order: timestamp, then storage position. Every
+    /// intermediate state must be finite too: a later refold from a checkpoint passes through it.
+    fn folded<'a>(
+        mut self,
+        events: impl IntoIterator<Item = &'a Event>,
+    ) -> Result<PotState, NonFinite> {
+        for e in sorted(events) {
+            self.apply(e.kind, e.quantity, e.at)?;
         }
-        self
+        Ok(self)
     }
 }
 
+/// Events in fold order: timestamp, then storage position.
+fn sorted<'a>(events: impl IntoIterator<Item = &'a Event>) -> Vec<&'a Event> {
+    let mut sorted: Vec<&Event> = events.into_iter().collect();
+    sorted.sort_by_key(|e| (e.at, e.position));
+    sorted
+}
+
+/// An event refused because it would leave a quantity or a pending adjustment that is not a
+/// finite double (an overflow to infinity, or the NaN that follows from one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the event would leave a quantity that is not a finite number")]
+pub struct NonFinite;
+
 /// Folds events in business-time order (ties by storage position) over the initial state.
+///
+/// The reference fold of stored events, all of which were admitted with finite results; it is
+/// not checked again.
 pub fn fold<'a>(events: impl IntoIterator<Item = &'a Event>) -> PotState {
-    PotState::INITIAL.folded(events)
+    sorted(events)
+        .into_iter()
+        .fold(PotState::INITIAL, |state, e| {
+            state.after(e.kind, e.quantity, e.at)
+        })
 }
 
 /// The state after folding every event with position ≤ `position`.
@@ -304,8 +343,10 @@ impl Pot {
         self.events = older;
     }
 
-    /// Records a new event at position `version + 1` and returns what to persist.
-    /// The caller must have satisfied [`Pot::history_needed`] for `at` first.
+    /// Records a new event at position `version + 1` and returns what to persist, or refuses it
+    /// with [`NonFinite`], changing nothing, when the pot's fold would pass through a quantity or
+    /// pending adjustment that is not finite. The caller must have satisfied
+    /// [`Pot::history_needed`] for `at` first.
     ///
     /// Should the history be missing anyway, the event is applied on top of the current state and
     /// the whole stack is dropped (a later rebuild then refolds from the empty pot); debug builds
@@ -316,7 +357,7 @@ impl Pot {
         quantity: f64,
         at: LocalDateTime,
         id: String,
-    ) -> PotChange {
+    ) -> Result<PotChange, NonFinite> {
         debug_assert!(
             self.history_needed(at).is_none(),
             "history not loaded for {at}"
@@ -330,22 +371,42 @@ impl Pot {
             position,
         };
         let truncate_checkpoints_to = if at >= self.state.last_updated {
-            self.state.apply(kind, quantity, at);
+            self.state.apply(kind, quantity, at)?;
             None
         } else {
-            self.rebuild_with(&event)
+            self.rebuild_with(&event)?
         };
         self.events.push(event.clone());
         self.version = position;
         let push_checkpoint = position
             .is_multiple_of(CHECKPOINT_EVERY)
             .then(|| self.push_checkpoint());
-        PotChange {
+        Ok(PotChange {
             event,
             state: self.state,
             truncate_checkpoints_to,
             push_checkpoint,
+        })
+    }
+
+    /// Whether `events`, recorded one after the other, would all be accepted; nothing changes.
+    ///
+    /// Events in order are tried on a copy of the state (O(1) each); when one is earlier than
+    /// the state, they are all recorded on a copy of the pot, exactly as they would be for real.
+    /// The caller must have satisfied [`Pot::history_needed`] for each `at`.
+    pub fn admits(&self, events: &[(EventKind, f64, LocalDateTime)]) -> Result<(), NonFinite> {
+        let mut state = self.state;
+        for &(kind, quantity, at) in events {
+            if at < state.last_updated {
+                let mut copy = self.clone();
+                for &(kind, quantity, at) in events {
+                    copy.record(kind, quantity, at, String::new())?;
+                }
+                return Ok(());
+            }
+            state.apply(kind, quantity, at)?;
         }
+        Ok(())
     }
 
     /// Position after which every event is in memory.
@@ -369,7 +430,8 @@ impl Pot {
 
     /// Pops the checkpoints `event` invalidates and refolds from the base; returns the new stack
     /// length if any checkpoint was popped.
-    fn rebuild_with(&mut self, event: &Event) -> Option<u64> {
+    /// Nothing changes when the refold is refused.
+    fn rebuild_with(&mut self, event: &Event) -> Result<Option<u64>, NonFinite> {
         let (keep, base) = match self.base_index(event.at) {
             Some(i) => (i + 1, self.checkpoints[i]),
             None => (0, Checkpoint::ORIGIN),
@@ -377,17 +439,18 @@ impl Pot {
         if base.position < self.loaded_from() || (keep == 0 && !self.stack_loaded()) {
             // The caller skipped `history_needed`: no correct rebuild is possible. Dropping every
             // checkpoint keeps the stack valid whatever the order applied here.
-            self.state.apply(event.kind, event.quantity, event.at);
+            self.state.apply(event.kind, event.quantity, event.at)?;
             self.checkpoints.clear();
             self.checkpoint_count = 0;
-            return Some(0);
+            return Ok(Some(0));
         }
+        let later = self.events.iter().filter(|e| e.position > base.position);
+        let state = base.state.folded(later.chain([event]))?;
         let popped = self.checkpoints.len() - keep;
         self.checkpoints.truncate(keep);
         self.checkpoint_count = self.checkpoint_count.saturating_sub(popped as u64);
-        let later = self.events.iter().filter(|e| e.position > base.position);
-        self.state = base.state.folded(later.chain([event]));
-        (popped > 0).then_some(self.checkpoint_count)
+        self.state = state;
+        Ok((popped > 0).then_some(self.checkpoint_count))
     }
 
     /// Pushes a checkpoint at the current version; the events it includes leave memory.
@@ -420,7 +483,7 @@ mod tests {
     fn after(events: &[(EventKind, f64, &str)]) -> PotState {
         let mut state = PotState::INITIAL;
         for (kind, n, time) in events {
-            state.apply(*kind, *n, at(time));
+            state.apply(*kind, *n, at(time)).unwrap();
         }
         state
     }
@@ -453,6 +516,17 @@ mod tests {
             n: f64,
             at: LocalDateTime,
         ) -> PotChange {
+            self.try_record(pot, kind, n, at).unwrap()
+        }
+
+        /// [`SimStore::record`], persisting nothing when the pot refuses the event.
+        fn try_record(
+            &mut self,
+            pot: &mut Pot,
+            kind: EventKind,
+            n: f64,
+            at: LocalDateTime,
+        ) -> Result<PotChange, NonFinite> {
             self.loads = 0;
             while let Some(request) = pot.history_needed(at) {
                 pot.extend_history(PotHistory::from_full(
@@ -463,10 +537,10 @@ mod tests {
                 self.loads += 1;
                 assert!(self.loads <= 2, "more than two loads");
             }
-            let change = pot.record(kind, n, at, format!("r{}", self.events.len()));
+            let change = pot.record(kind, n, at, format!("r{}", self.events.len()))?;
             change.apply_to(&mut self.events, &mut self.checkpoints);
             self.state = Some(change.state);
-            change
+            Ok(change)
         }
 
         /// Every stored checkpoint is the fold of its prefix and is followed only by later events.
@@ -568,6 +642,63 @@ mod tests {
     }
 
     #[test]
+    fn an_event_that_would_leave_a_quantity_non_finite_is_refused_and_changes_nothing() {
+        let huge = 1.7e308;
+        let cases = [
+            (huge, Sale, -huge),
+            (huge, Delivery, huge),
+            (huge, MoveIn, huge),
+            (-huge, MoveOut, huge),
+            (-huge, Sale, huge),
+        ];
+        for (counted, kind, n) in cases {
+            let mut pot = Pot::empty();
+            pot.record(Count, counted, at("10:00"), "a".into()).unwrap();
+            let before = (*pot.state(), pot.version());
+            let refused = pot.record(kind, n, at("11:00"), "b".into());
+            assert_eq!(refused, Err(NonFinite), "{kind:?} {n} after {counted}");
+            assert_eq!((*pot.state(), pot.version()), before);
+            assert_eq!(pot.loaded_event_count(), 1);
+        }
+    }
+
+    #[test]
+    fn an_early_event_is_refused_when_the_refold_would_pass_through_an_infinity() {
+        let mut store = SimStore::default();
+        let mut pot = Pot::empty();
+        store.record(&mut pot, Delivery, 1.7e308, minute(0));
+        for i in 0..70 {
+            store.record(&mut pot, Count, 0.0, minute(i + 10));
+        }
+        let before = (*pot.state(), pot.version(), pot.checkpoint_count());
+        // The count that follows would bring the pot back to 0, but the state in between and
+        // every later refold would not be a finite number.
+        let refused = store.try_record(&mut pot, Delivery, 1.7e308, minute(5));
+        assert_eq!(refused, Err(NonFinite));
+        assert_eq!(
+            (*pot.state(), pot.version(), pot.checkpoint_count()),
+            before
+        );
+        assert_eq!(store.checkpoints.len(), 1, "no checkpoint was popped");
+        store.record(&mut pot, Delivery, 1.0, minute(5));
+        assert_eq!(*pot.state(), fold(&store.events));
+        store.assert_stack_valid();
+    }
+
+    #[test]
+    fn admits_tries_several_events_without_changing_the_pot() {
+        let mut pot = Pot::empty();
+        pot.record(Delivery, 1.0, at("10:00"), "a".into()).unwrap();
+        let before = *pot.state();
+        let twice = |time| [(Delivery, 1e308, at(time)), (Delivery, 1e308, at(time))];
+        assert_eq!(pot.admits(&twice("11:00")), Err(NonFinite));
+        assert_eq!(pot.admits(&twice("11:00")[..1]), Ok(()));
+        assert_eq!(pot.admits(&twice("09:00")), Err(NonFinite), "early events");
+        assert_eq!(pot.admits(&twice("09:00")[..1]), Ok(()));
+        assert_eq!((*pot.state(), pot.version()), (before, 1));
+    }
+
+    #[test]
     fn every_event_sets_last_updated_to_the_greatest_timestamp() {
         for kind in [Delivery, Sale, MoveOut, MoveIn, Count] {
             assert_eq!(after(&[(kind, 5.0, "10:00")]).last_updated, at("10:00"));
@@ -629,7 +760,7 @@ mod tests {
     #[test]
     fn in_order_events_report_no_history_and_no_truncation() {
         let mut pot = Pot::empty();
-        let change = pot.record(Delivery, 5.0, at("10:00"), "a".into());
+        let change = pot.record(Delivery, 5.0, at("10:00"), "a".into()).unwrap();
         assert_eq!(change.event.position, 1);
         assert_eq!(change.truncate_checkpoints_to, None);
         assert_eq!(pot.history_needed(at("10:00")), None);

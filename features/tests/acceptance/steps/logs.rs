@@ -248,16 +248,16 @@ async fn text_line(world: &mut StockWorld, first: String, second: String) -> any
     }
 }
 
-#[given(regex = r#"^"([^"]*)" and "([^"]*)" are on different shards$"#)]
-fn different_shards(world: &mut StockWorld, a: String, b: String) -> anyhow::Result<()> {
+#[given(regex = r#"^"([^"]*)" and "([^"]*)" are on (different shards|one shard)$"#)]
+fn shards_of(world: &mut StockWorld, a: String, b: String, relation: String) -> anyhow::Result<()> {
     let shards = match world.settings.get("STOCK_SHARDS") {
         Some(Some(value)) => value.parse().context("STOCK_SHARDS")?,
         _ => DEFAULT_SHARDS,
     };
+    let (shard_a, shard_b) = (shard_of(&a, shards), shard_of(&b, shards));
     ensure!(
-        shard_of(&a, shards) != shard_of(&b, shards),
-        "{a:?} and {b:?} share shard {} of {shards}",
-        shard_of(&a, shards)
+        (shard_a == shard_b) == (relation == "one shard"),
+        "{a:?} is on shard {shard_a} and {b:?} on shard {shard_b} of {shards}"
     );
     Ok(())
 }

@@ -148,6 +148,52 @@ async fn total_is(
     Ok(())
 }
 
+/// A total beyond the double range has no double to compare with: its literal is compared with
+/// `expected` (`3.3999999999999999e308`) written out without an exponent, as the service writes it.
+#[then(regex = r#"^the total of "([^"]*)" at "([^"]*)" is beyond every double, written (\S+)$"#)]
+async fn total_beyond_range(
+    world: &mut StockWorld,
+    product: String,
+    at: String,
+    expected: String,
+) -> anyhow::Result<()> {
+    let path = format!("/locations/{}/products/{}", segment(&at), segment(&product));
+    let answer = world.send_as_admin(Request::new(Method::GET, path)).await?;
+    let text = answer.text();
+    ensure!(
+        answer.status == 200,
+        "reading {product} at {at}: {} {text}",
+        answer.status
+    );
+    let (_, after) = text
+        .split_once(r#""totalQuantity":"#)
+        .with_context(|| format!("no totalQuantity in {text}"))?;
+    let literal = after.split([',', '}']).next().unwrap_or_default();
+    let wanted = without_exponent(&expected)?;
+    ensure!(
+        literal == wanted,
+        "totalQuantity {literal}, expected {wanted}"
+    );
+    Ok(())
+}
+
+/// `3.4e308` as `34` followed by 307 zeros and `.0`.
+fn without_exponent(scientific: &str) -> anyhow::Result<String> {
+    let (mantissa, exponent) = scientific
+        .split_once('e')
+        .with_context(|| format!("{scientific} has no exponent"))?;
+    let exponent: usize = exponent.parse().context("exponent")?;
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let zeros = exponent
+        .checked_sub(fraction.len())
+        .with_context(|| format!("{scientific} is not an integer"))?;
+    Ok(format!("{sign}{whole}{fraction}{}.0", "0".repeat(zeros)))
+}
+
 #[then(regex = r#"^the stock of "([^"]*)" at "([^"]*)" with everything below it is:$"#)]
 async fn stock_tree(
     world: &mut StockWorld,
