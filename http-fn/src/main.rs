@@ -1,11 +1,18 @@
 //! `http-fn`: the Stock API HTTP tier (`NODE_ROLE=http`) or the whole service in one process
 //! (`NODE_ROLE=both`). `--demo` starts with the demo estate, a fresh key pair and printed tokens.
+//! Subcommands for containers: `probe` (healthcheck), `keys` and `token JOB` (see docs/OPERATIONS.md).
 
 use http_fn::config::{Binary, Config};
 
 #[tokio::main]
 async fn main() {
-    let demo = std::env::args().skip(1).any(|arg| arg == "--demo");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("keys") => std::process::exit(http_fn::keys::keys_command(&args[1..])),
+        Some("token") => std::process::exit(http_fn::keys::token_command(&args[1..])),
+        _ => {}
+    }
+    let demo = args.iter().any(|arg| arg == "--demo");
     let config = match Config::from_vars(std::env::vars(), Binary::HttpFn, demo) {
         Ok(config) => config,
         Err(error) => {
@@ -13,6 +20,14 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if args.first().is_some_and(|arg| arg == "probe") {
+        let target = shared::probe::local_target(config.http_addr);
+        if let Err(error) = shared::probe::ready(target).await {
+            eprintln!("not ready: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     if let Err(error) = http_fn::run(config, lambda).await {
         eprintln!("{error:#}");

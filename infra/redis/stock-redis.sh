@@ -1,0 +1,20 @@
+#!/bin/sh
+# Starts redis-server for a private container network. The password user comes from the
+# environment and is written to a config file, not the command line, so `ps` does not show it.
+# Extra arguments are passed on to redis-server (e.g. --appendfsync everysec).
+set -eu
+: "${STOCK_REDIS_USER:?set STOCK_REDIS_USER}"
+: "${STOCK_REDIS_PASSWORD:?set STOCK_REDIS_PASSWORD}"
+conf=$(mktemp /tmp/redis.XXXXXX.conf)
+cat > "$conf" <<CONF
+bind * -::*
+port 6379
+protected-mode no
+dir /data
+appendonly yes
+appendfsync always
+maxmemory-policy noeviction
+user default off
+user ${STOCK_REDIS_USER} on >${STOCK_REDIS_PASSWORD} ~* &* +@all
+CONF
+exec redis-server "$conf" "$@"
