@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use shared::reply::Reply;
 use shared::store::redis::{RedisStore, ReplyChannelKind};
-use shared::store::{CommandLog, Replies, ShardCommit, StoreError, StreamId};
+use shared::store::{
+    CommandLog, ReadModel, Replies, ShardCommit, ShardState, StoreError, StreamId,
+};
 use shared::testing::TestRedis;
 use shared::testing::contract::fixture::{DAY, envelope, leased, pot, write};
 use shared::testing::redis_backend::query;
@@ -15,10 +17,12 @@ use shared::testing::redis_backend::query;
 async fn server_with_a_password_user() -> TestRedis {
     let server = TestRedis::start();
     let setuser = redis::cmd("ACL")
-        .arg(["SETUSER", "stock", "on", ">s3cret", "~*", "&*", "+@all"])
+        .arg(&["SETUSER", "stock", "on", ">s3cret", "~*", "&*", "+@all"][..])
         .clone();
     let _: String = query(&server, &setuser).await;
-    let default_off = redis::cmd("ACL").arg(["SETUSER", "default", "off"]).clone();
+    let default_off = redis::cmd("ACL")
+        .arg(&["SETUSER", "default", "off"][..])
+        .clone();
     let _: String = query(&server, &default_off).await;
     server
 }
