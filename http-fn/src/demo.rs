@@ -64,20 +64,17 @@ struct Claims<'a> {
 impl DemoKeys {
     /// Generates a fresh RSA-2048 key pair.
     pub fn generate() -> anyhow::Result<DemoKeys> {
-        let pair = KeyPair::generate(KeySize::Rsa2048)
-            .map_err(|_| anyhow!("generating the demo RSA key pair failed"))?;
-        let pkcs8 = pair
-            .as_der()
-            .map_err(|_| anyhow!("encoding the demo private key failed"))?;
-        let spki = pair
-            .public_key()
-            .as_der()
-            .map_err(|_| anyhow!("encoding the demo public key failed"))?;
-        let private_pem = pem("PRIVATE KEY", pkcs8.as_ref());
-        let signing_key = EncodingKey::from_rsa_pem(private_pem.as_bytes())
-            .context("loading the demo private key")?;
+        let (private_pem, public_pem) = key_pair_pems()?;
+        DemoKeys::from_pems(private_pem.as_bytes(), public_pem.into_bytes())
+    }
+
+    /// The keys of a PKCS#8 private key PEM and its SubjectPublicKeyInfo public key PEM, as
+    /// [`key_pair_pems`] makes them (a container stack keeps them in a volume).
+    pub fn from_pems(private_pem: &[u8], public_key_pem: Vec<u8>) -> anyhow::Result<DemoKeys> {
+        let signing_key =
+            EncodingKey::from_rsa_pem(private_pem).context("loading the demo private key")?;
         Ok(DemoKeys {
-            public_key_pem: pem("PUBLIC KEY", spki.as_ref()).into_bytes(),
+            public_key_pem,
             signing_key,
         })
     }
@@ -103,6 +100,23 @@ impl DemoKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.signing_key)
             .context("signing a demo token")
     }
+}
+
+/// A fresh RSA-2048 key pair as (PKCS#8 private key PEM, SubjectPublicKeyInfo public key PEM).
+pub fn key_pair_pems() -> anyhow::Result<(String, String)> {
+    let pair = KeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| anyhow!("generating the demo RSA key pair failed"))?;
+    let pkcs8 = pair
+        .as_der()
+        .map_err(|_| anyhow!("encoding the demo private key failed"))?;
+    let spki = pair
+        .public_key()
+        .as_der()
+        .map_err(|_| anyhow!("encoding the demo public key failed"))?;
+    Ok((
+        pem("PRIVATE KEY", pkcs8.as_ref()),
+        pem("PUBLIC KEY", spki.as_ref()),
+    ))
 }
 
 /// Wraps DER bytes in PEM armour with 64-character base64 lines.

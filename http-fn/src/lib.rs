@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod error;
+pub mod keys;
 pub mod locations;
 pub mod routes;
 pub mod state;

@@ -1,13 +1,23 @@
 //! `http-fn`: the Stock API HTTP tier (`NODE_ROLE=http`) or the whole service in one process
 //! (`NODE_ROLE=both`). `--demo` starts with the demo estate, a fresh key pair and printed tokens.
+//! Subcommands for containers: `probe` (healthcheck), `keys` and `token JOB` (see docs/OPERATIONS.md).
 
 use http_fn::config::{Binary, Config};
 
 #[tokio::main]
 async fn main() {
-    // Raw arguments and variables: one that is not UTF-8 must not stop the process unless it
-    // is one the configuration reads (then it is a one-line error naming it).
-    let demo = std::env::args_os().skip(1).any(|arg| arg == "--demo");
+    // Arguments and variables are read raw: one that is not UTF-8 must not stop the process
+    // unless the configuration reads it (then it is a one-line error naming it).
+    let args: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    match args.first().map(String::as_str) {
+        Some("keys") => std::process::exit(http_fn::keys::keys_command(&args[1..])),
+        Some("token") => std::process::exit(http_fn::keys::token_command(&args[1..])),
+        _ => {}
+    }
+    let demo = args.iter().any(|arg| arg == "--demo");
     let config = match Config::from_env(Binary::HttpFn, demo) {
         Ok(config) => config,
         Err(error) => {
@@ -15,6 +25,14 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    if args.first().is_some_and(|arg| arg == "probe") {
+        let target = shared::probe::local_target(config.http_addr);
+        if let Err(error) = shared::probe::ready(target).await {
+            eprintln!("not ready: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     if let Err(error) = http_fn::run(config, lambda).await {
         eprintln!("{error:#}");

@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod encoding;
 pub mod metrics;
+pub mod probe;
 pub mod reply;
 pub mod shard;
 pub mod store;

@@ -92,11 +92,17 @@ impl LocationApiClient {
             matches!(parsed.scheme(), "http" | "https"),
             "not an http(s) URL: {base_url}"
         );
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             // A redirect is "another non-2xx" answer (§4), not something to follow.
-            .redirect(reqwest::redirect::Policy::none())
+            .redirect(reqwest::redirect::Policy::none());
+        if parsed.scheme() == "http" {
+            // Plain HTTP never verifies a certificate: with no roots to load, a host without CA
+            // certificates (a minimal container image) can still start.
+            builder = builder.tls_certs_only(std::iter::empty());
+        }
+        let http = builder
             .build()
             .context("building the Location API HTTP client")?;
         let breaker = CircuitBreaker::new(settings.failure_threshold, settings.quiet_period);
