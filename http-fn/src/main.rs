@@ -1,7 +1,7 @@
 //! `http-fn`: the Stock API HTTP tier (`NODE_ROLE=http`) or the whole service in one process
 //! (`NODE_ROLE=both`). `--demo` starts with the demo estate, a fresh key pair and printed tokens.
 
-use http_fn::config::{Binary, Config};
+use http_fn::config::{Binary, Config, ServerSettings};
 
 #[tokio::main]
 async fn main() {
@@ -13,8 +13,15 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let server = match ServerSettings::from_vars(std::env::vars()) {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    if let Err(error) = http_fn::run(config, lambda).await {
+    if let Err(error) = http_fn::run(config, server, lambda).await {
         eprintln!("{error:#}");
         std::process::exit(1);
     }
