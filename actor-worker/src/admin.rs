@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use shared::metrics::Metrics;
 use shared::store::Store;
+use shared::telemetry::{clip, method_label};
 use shared::trace::{self, SPAN_TARGET};
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -111,7 +112,8 @@ pub fn probe_response(checks: &[(&str, bool)]) -> Response {
 pub struct Served {
     /// The request's server span (its trace ids are on every line logged inside it).
     pub span: tracing::Span,
-    pub method: String,
+    /// The method label: a known method or `other`.
+    pub method: &'static str,
     pub route: String,
     pub status: u16,
     pub duration_ms: f64,
@@ -125,7 +127,8 @@ pub async fn serve_in_trace(request: Request, next: Next) -> (Response, Served) 
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned());
-    let method = request.method().clone();
+    // Both come from the client: a known method or `other`, and the path clipped.
+    let method = method_label(request.method());
     let started = Instant::now();
     let span = tracing::info_span!(
         target: SPAN_TARGET,
@@ -133,9 +136,9 @@ pub async fn serve_in_trace(request: Request, next: Next) -> (Response, Served) 
         otel.name = %format!("{method} {}", route.as_deref().unwrap_or("unmatched")),
         otel.kind = "server",
         otel.status_code = Empty,
-        http.request.method = %method,
+        http.request.method = method,
         http.route = route.as_deref(),
-        url.path = request.uri().path(),
+        url.path = %clip(request.uri().path()),
         http.response.status_code = Empty,
     );
     trace::join(&span, inbound_traceparent(request.headers()));
@@ -149,7 +152,7 @@ pub async fn serve_in_trace(request: Request, next: Next) -> (Response, Served) 
     response.headers_mut().remove(TRACESTATE);
     let served = Served {
         span,
-        method: method.to_string(),
+        method,
         route: route.unwrap_or_else(|| "unmatched".to_owned()),
         status: status.as_u16(),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,

@@ -14,7 +14,7 @@ use shared::store::redis::RedisStore;
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
-use crate::config::{Config, LocationSourceConfig, NodeRole};
+use crate::config::{Config, LocationSourceConfig, NodeRole, ServerSettings};
 use crate::dispatch::Dispatcher;
 use crate::locations::file::FileLocations;
 use crate::locations::{LocationApiClient, LocationSource};
@@ -27,6 +27,7 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     worker: Option<WorkerHandle>,
+    server: ServerSettings,
 }
 
 impl Application {
@@ -44,7 +45,14 @@ impl Application {
             addr,
             state,
             worker,
+            server: ServerSettings::default(),
         })
+    }
+
+    /// Serves with these connection limits instead of the defaults.
+    pub fn with_server_settings(mut self, server: ServerSettings) -> Application {
+        self.server = server;
+        self
     }
 
     /// The bound public address.
@@ -59,13 +67,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(http_addr = %self.addr, "listening");
-        let served = axum::serve(self.listener, router(self.state.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let router = router(self.state.clone());
+        crate::server::serve(self.listener, router, self.server, shutdown).await;
         if let Some(worker) = self.worker.take() {
             worker.shutdown().await;
         }
-        served.context("serving HTTP")
+        Ok(())
     }
 }
 
@@ -80,7 +87,7 @@ pub async fn run_lambda(config: Config) -> anyhow::Result<()> {
 }
 
 /// The request handlers' state and, for `NODE_ROLE=both`, the worker tier in the same process.
-async fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
+pub(crate) async fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
     if config.role == NodeRole::Actor {
         anyhow::bail!("NODE_ROLE: actor nodes run the actor-worker binary");
     }

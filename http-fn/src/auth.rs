@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::telemetry::clip;
 
 /// Clock-skew allowance on `exp` and `nbf`, in seconds (spec/AUTH.md §2).
 const LEEWAY_SECONDS: u64 = 30;
@@ -97,6 +98,16 @@ impl Principal {
     /// Checks that the job grants `permission` and that `location` (the request's scoped,
     /// percent-decoded path location) is within the token's `location` claim, if non-empty.
     pub fn authorize(&self, permission: Permission, location: &str) -> Result<(), ApiError> {
+        self.authorize_at(permission, Some(location))
+    }
+
+    /// [`Principal::authorize`] for a path location that may name nothing (`None`: its bytes are
+    /// not UTF-8): no token's location scope contains such a location.
+    pub fn authorize_at(
+        &self,
+        permission: Permission,
+        location: Option<&str>,
+    ) -> Result<(), ApiError> {
         if !permissions_of(&self.job).contains(&permission) {
             tracing::info!(
                 sub = %self.sub, job = %self.job, permission = %permission,
@@ -104,9 +115,11 @@ impl Principal {
             );
             return Err(ApiError::PermissionDenied);
         }
-        if !self.locations.is_empty() && !self.locations.iter().any(|l| l == location) {
+        let in_scope = |location: &str| self.locations.iter().any(|l| l == location);
+        if !self.locations.is_empty() && !location.is_some_and(in_scope) {
             tracing::info!(
-                sub = %self.sub, location, allowed = ?self.locations,
+                sub = %self.sub, location = %clip(location.unwrap_or("(not UTF-8)")),
+                allowed = ?self.locations,
                 "permission denied: location outside the token's scope"
             );
             return Err(ApiError::PermissionDenied);

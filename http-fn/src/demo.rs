@@ -59,6 +59,8 @@ struct Claims<'a> {
     aud: &'a str,
     exp: u64,
     iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a [&'a str]>,
 }
 
 impl DemoKeys {
@@ -87,6 +89,18 @@ impl DemoKeys {
         audience: &str,
         valid_for: Duration,
     ) -> anyhow::Result<String> {
+        self.scoped_token(job, &[], issuer, audience, valid_for)
+    }
+
+    /// [`DemoKeys::token`] restricted to `locations` (its `location` claim); none means no claim.
+    pub fn scoped_token(
+        &self,
+        job: &str,
+        locations: &[&str],
+        issuer: &str,
+        audience: &str,
+        valid_for: Duration,
+    ) -> anyhow::Result<String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         let claims = Claims {
             sub: format!("demo-{}", job.to_lowercase().replace(' ', "-")),
@@ -96,6 +110,7 @@ impl DemoKeys {
             aud: audience,
             exp: now + valid_for.as_secs(),
             iat: now,
+            location: (!locations.is_empty()).then_some(locations),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &self.signing_key)
             .context("signing a demo token")

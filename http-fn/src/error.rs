@@ -28,6 +28,9 @@ pub enum ApiError {
     /// 400 `invalidValues`: the first field holding an unparseable date-time.
     #[error("invalid value: {0}")]
     InvalidValues(&'static str),
+    /// 404 with an empty body: the path names nothing that can exist (an id that is not UTF-8).
+    #[error("not found")]
+    NotFound,
     /// 404: the Location API does not know a location the request names.
     #[error("location not found")]
     LocationNotFound,
@@ -70,7 +73,7 @@ impl ApiError {
             | ApiError::InvalidValues(_)
             | ApiError::LocationNotTracked
             | ApiError::InsufficientStock => StatusCode::BAD_REQUEST,
-            ApiError::LocationNotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::LocationNotFound => StatusCode::NOT_FOUND,
             ApiError::LocationNotTrackedRedirect { .. } => StatusCode::SEE_OTHER,
             ApiError::IdempotencyContentMismatch => StatusCode::CONFLICT,
             ApiError::UpstreamServiceUnavailable => StatusCode::BAD_GATEWAY,
@@ -94,13 +97,14 @@ impl ApiError {
             ApiError::UpstreamServiceUnavailable => "UpstreamServiceUnavailable",
             ApiError::ServiceUnavailable => "ServiceUnavailable",
             ApiError::UnsupportedMediaType
+            | ApiError::NotFound
             | ApiError::Internal
             | ApiError::MissingFields(_)
             | ApiError::InvalidValues(_) => return None,
         })
     }
 
-    /// The JSON body, `None` where the spec requires an empty body (415, 500).
+    /// The JSON body, `None` where the spec requires an empty body (404 `NotFound`, 415, 500).
     fn body(&self) -> Option<serde_json::Value> {
         match self {
             ApiError::MissingFields(fields) => Some(json!({ "missingFields": fields })),
@@ -169,6 +173,7 @@ mod tests {
                 r#"{"status":"PermissionDenied"}"#,
             ),
             (ApiError::UnsupportedMediaType, 415, ""),
+            (ApiError::NotFound, 404, ""),
             (ApiError::BadRequest, 400, r#"{"status":"BadRequest"}"#),
             (
                 ApiError::MissingFields(vec!["requestId", "quantity"]),

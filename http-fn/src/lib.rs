@@ -10,18 +10,19 @@ pub mod error;
 pub mod keys;
 pub mod locations;
 pub mod routes;
+pub mod server;
 pub mod state;
 pub mod telemetry;
 
 use anyhow::Context;
 
 use crate::app::Application;
-use crate::config::{Config, JwtSettings};
+use crate::config::{Config, JwtSettings, ServerSettings};
 use crate::demo::{DEMO_AUDIENCE, DEMO_ISSUER, DemoKeys};
 
-/// Runs the service described by `config` until SIGINT or SIGTERM; with `lambda`, serves the
-/// router through the AWS Lambda runtime instead of a listener.
-pub async fn run(mut config: Config, lambda: bool) -> anyhow::Result<()> {
+/// Runs the service described by `config` until SIGINT or SIGTERM, its listener bounded by
+/// `server`; with `lambda`, serves the router through the AWS Lambda runtime instead.
+pub async fn run(mut config: Config, server: ServerSettings, lambda: bool) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(config.log_format);
     let demo = if config.demo {
         Some(DemoKeys::generate().context("--demo: key generation")?)
@@ -40,7 +41,9 @@ pub async fn run(mut config: Config, lambda: bool) -> anyhow::Result<()> {
     if lambda {
         return app::run_lambda(config).await;
     }
-    let app = Application::build(config).await?;
+    let app = Application::build(config)
+        .await?
+        .with_server_settings(server);
     if let Some(keys) = &demo {
         eprintln!("{}", demo::banner(&demo::base_url(app.local_addr()), keys)?);
     }

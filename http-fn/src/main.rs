@@ -2,7 +2,7 @@
 //! (`NODE_ROLE=both`). `--demo` starts with the demo estate, a fresh key pair and printed tokens.
 //! Subcommands for containers: `probe` (healthcheck), `keys` and `token JOB` (see docs/OPERATIONS.md).
 
-use http_fn::config::{Binary, Config};
+use http_fn::config::{Binary, Config, ServerSettings};
 
 #[tokio::main]
 async fn main() {
@@ -33,8 +33,15 @@ async fn main() {
         }
         return;
     }
+    let server = match ServerSettings::from_env() {
+        Ok(server) => server,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    if let Err(error) = http_fn::run(config, lambda).await {
+    if let Err(error) = http_fn::run(config, server, lambda).await {
         eprintln!("{error:#}");
         std::process::exit(1);
     }

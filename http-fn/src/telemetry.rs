@@ -6,7 +6,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 
-pub use shared::telemetry::{Telemetry, current_traceparent, init};
+pub use shared::telemetry::{Telemetry, clip, current_traceparent, init, method_label};
 
 /// Middleware: serves each request in its server span (joining an inbound `traceparent`, never
 /// echoing it) and logs a DEBUG "request served" line inside that trace.

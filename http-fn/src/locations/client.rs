@@ -16,7 +16,7 @@ use super::retry::{AttemptOutcome, RetryPolicy};
 use super::{LocationError, LocationInfo, LocationNode, LocationSource};
 use super::{parse_location_object, parse_path_array};
 use crate::config::LocationApiSettings;
-use crate::telemetry::current_traceparent;
+use crate::telemetry::{clip, current_traceparent};
 
 /// Attempts per call and their outcome (`call`, `outcome`: status class, `timeout` or `error`).
 pub const REQUESTS_TOTAL: &str = "stock_location_api_requests_total";
@@ -131,7 +131,7 @@ impl LocationApiClient {
     async fn get(&self, call: Call, url: &str) -> Result<Bytes, LocationError> {
         if let Some(body) = self.cache.lookup(url, SystemTime::now()) {
             self.count(CACHE_HITS_TOTAL, call);
-            tracing::debug!(url, "Location API answer served from the cache");
+            tracing::debug!(url = %clip(url), "Location API answer served from the cache");
             return Ok(body);
         }
         let mut attempt = 1;
@@ -146,7 +146,7 @@ impl LocationApiClient {
             }
             if attempt >= self.retry.max_attempts() {
                 tracing::warn!(
-                    url, attempts = attempt, last_status = %outcome,
+                    url = %clip(url), attempts = attempt, last_status = %outcome,
                     "Location API retries exhausted"
                 );
                 return Err(unavailable(url, outcome, attempt));
@@ -191,17 +191,17 @@ impl LocationApiClient {
         match result {
             Ok(answer) if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND => {
                 let status = answer.status.as_u16();
-                tracing::debug!(url, status, attempt, elapsed_ms, "Location API call");
+                tracing::debug!(url = %clip(url), status, attempt, elapsed_ms, "Location API call");
                 Some(Ok(answer))
             }
             Ok(answer) => {
                 let status = answer.status.as_u16();
-                tracing::warn!(url, status, attempt, elapsed_ms, "Location API call failed");
+                tracing::warn!(url = %clip(url), status, attempt, elapsed_ms, "Location API call failed");
                 Some(Err(outcome))
             }
             Err((_, error)) => {
                 tracing::warn!(
-                    url, status = %outcome, attempt, elapsed_ms, error,
+                    url = %clip(url), status = %outcome, attempt, elapsed_ms, error,
                     "Location API call failed"
                 );
                 Some(Err(outcome))
@@ -249,10 +249,10 @@ impl LocationApiClient {
     fn rejected(&self, call: Call, url: &str) -> LocationError {
         self.count(REJECTED_TOTAL, call);
         tracing::warn!(
-            url,
+            url = %clip(url),
             "circuit breaker opened: failing fast, Location API not called"
         );
-        LocationError::Unavailable(format!("{url}: circuit breaker open"))
+        LocationError::Unavailable(format!("{}: circuit breaker open", clip(url)))
     }
 
     fn count(&self, name: &'static str, call: Call) {
@@ -303,7 +303,10 @@ fn lenient_json(body: &[u8]) -> Value {
 }
 
 fn unavailable(url: &str, outcome: AttemptOutcome, attempts: u32) -> LocationError {
-    LocationError::Unavailable(format!("{url}: {outcome} after {attempts} attempt(s)"))
+    LocationError::Unavailable(format!(
+        "{}: {outcome} after {attempts} attempt(s)",
+        clip(url)
+    ))
 }
 
 /// An error with its causes, which is where reqwest says what actually went wrong.

@@ -6,6 +6,7 @@ mod path;
 mod stock;
 mod writes;
 
+use std::any::Any;
 use std::time::Instant;
 
 use axum::Router;
@@ -21,10 +22,16 @@ use crate::telemetry;
 
 /// The one router served by the plain server and by Lambda.
 pub fn router(state: AppState) -> Router {
+    observed(stock_routes().merge(probe_routes()), state)
+}
+
+/// The five stock endpoints. A path with an empty segment matches none of them.
+fn stock_routes() -> Router<AppState> {
     Router::new()
         .route(
             "/locations/{location}/products/{product}",
-            get(stock::get_stock_level),
+            // A move of the product named `products` has the shape of a read's path.
+            get(stock::get_stock_level).post(writes::move_product_named_products),
         )
         .route(
             "/locations/{location}/products/{product}/sales",
@@ -42,17 +49,29 @@ pub fn router(state: AppState) -> Router {
             "/locations/{location}/products/{product}/counts",
             post(writes::record_count),
         )
+        .route_layer(middleware::from_fn(path::reject_empty_segments))
+}
+
+/// The unauthenticated probes and `/metrics`.
+fn probe_routes() -> Router<AppState> {
+    Router::new()
         .route("/health/live", get(health::live))
         .route("/health/started", get(health::started))
         .route("/health/ready", get(health::ready))
         .route("/health/cluster", get(cluster::get_cluster))
         .route("/metrics", get(health::metrics))
+}
+
+/// `routes` with the 404 fallback, panic recovery, latency metrics and the server span, outermost
+/// last. The latency is recorded outside the panic recovery so that a panic counts as a 500.
+fn observed(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(not_found)
+        .layer(CatchPanicLayer::custom(internal_error))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_latency,
         ))
-        .layer(CatchPanicLayer::custom(|_| internal_error()))
         .layer(middleware::from_fn(telemetry::trace_request))
         .with_state(state)
 }
@@ -61,20 +80,28 @@ async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
 
-/// A handler that panicked answers 500 with an empty body; the panic is logged once. Nothing was
-/// applied: a write is only ever applied by the worker's commit.
-fn internal_error() -> Response {
-    tracing::error!("request handler panicked");
+/// A handler that panicked answers 500 with an empty body; the panic is logged once, at ERROR,
+/// with its message, inside the request's span (so with its trace id). Nothing was applied: a
+/// write is only ever applied by the worker's commit.
+fn internal_error(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)");
+    tracing::error!(panic = %telemetry::clip(message), "request handler panicked");
     StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
-/// Request latency per route and status (`stock_http_request_duration_seconds`).
+/// Request latency per route and status (`stock_http_request_duration_seconds`). Every label is
+/// bounded: the method is a known one or `other`, the route a template of this router or
+/// `unmatched`, never the path the client sent.
 async fn record_latency(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = telemetry::method_label(request.method()).to_owned();
     let started = Instant::now();
     let response = next.run(request).await.into_response();
     let status = response.status().as_u16().to_string();
@@ -99,3 +126,6 @@ impl From<crate::locations::LocationError> for crate::error::ApiError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,6 @@
 //! GET `/locations/{locationId}/products/{productId}`: stock levels over the location hierarchy.
 
-use axum::extract::{RawPathParams, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
@@ -8,7 +8,7 @@ use shared::domain::{LocalDateTime, PotState, Total};
 use shared::reply::JsonObject;
 use shared::store::PotRef;
 
-use super::path::param;
+use super::path::PathIds;
 use crate::auth::Permission;
 use crate::error::ApiError;
 use crate::locations::LocationNode;
@@ -17,28 +17,29 @@ use crate::state::AppState;
 /// GET stock level, with or without the location's descendants (spec/API.md §4).
 pub(super) async fn get_stock_level(
     State(state): State<AppState>,
-    params: RawPathParams,
+    ids: PathIds,
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (location, product) = (param(&params, "location"), param(&params, "product"));
     state
         .auth()
         .authenticate(&headers)?
-        .authorize(Permission::LevelRead, &location)?;
+        .authorize_at(Permission::LevelRead, ids.location.scope())?;
+    let product = ids.product.product()?;
+    let location = ids.location.location()?;
     let include_children = include_children(uri.query());
-    state.locations().location(&location).await?;
-    let mut tree = state.locations().tree(&location, !include_children).await?;
+    state.locations().location(location).await?;
+    let mut tree = state.locations().tree(location, !include_children).await?;
     if !include_children {
         tree.children.clear();
     }
     let mut pots = Vec::new();
-    collect_tracked(&tree, &product, &mut pots);
+    collect_tracked(&tree, product, &mut pots);
     let states = state.store().read_pots(&pots).await.map_err(|error| {
         tracing::warn!(%error, "stock levels could not be read");
         ApiError::ServiceUnavailable
     })?;
-    let body = render(&tree, &product, include_children, &mut states.into_iter());
+    let body = render(&tree, product, include_children, &mut states.into_iter());
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],

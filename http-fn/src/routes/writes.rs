@@ -1,13 +1,13 @@
 //! The four write endpoints: sales, deliveries, moves and counts (spec/API.md §5–§9).
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{RawPathParams, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use shared::command::{Command, DeliveryLine, MoveStock, RecordCount, RecordDelivery, RecordSale};
 use shared::reply::Reply;
 
-use super::path::{param, redirect_target};
+use super::path::{PathId, PathIds, redirect_target};
 use crate::auth::Permission;
 use crate::body;
 use crate::error::ApiError;
@@ -20,16 +20,17 @@ const MAX_BODY_BYTES: usize = 1 << 20;
 /// POST `/locations/{locationId}/products/{productId}/sales`
 pub(super) async fn record_sale(
     State(state): State<AppState>,
-    params: RawPathParams,
+    ids: PathIds,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (location, product) = (param(&params, "location"), param(&params, "product"));
-    authorize(&state, &request, Permission::MovementWrite, &location)?;
+    authorize(&state, &request, Permission::MovementWrite, &ids.location)?;
+    let product = ids.product.product()?.to_owned();
     let path = request.uri().path().to_owned();
     let sale = body::parse_sale(&read_body(request).await?)?;
-    require_tracked(&state, &location, &path).await?;
+    let location = ids.location.location()?;
+    require_tracked(&state, location, &path).await?;
     let command = Command::RecordSale(RecordSale {
-        location,
+        location: location.to_owned(),
         product,
         request_id: sale.request_id,
         quantity: sale.quantity,
@@ -41,14 +42,14 @@ pub(super) async fn record_sale(
 /// POST `/locations/{locationId}/deliveries`
 pub(super) async fn record_delivery(
     State(state): State<AppState>,
-    params: RawPathParams,
+    ids: PathIds,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let location = param(&params, "location");
-    authorize(&state, &request, Permission::MovementWrite, &location)?;
+    authorize(&state, &request, Permission::MovementWrite, &ids.location)?;
     let path = request.uri().path().to_owned();
     let delivery = body::parse_delivery(&read_body(request).await?)?;
-    require_tracked(&state, &location, &path).await?;
+    let location = ids.location.location()?;
+    require_tracked(&state, location, &path).await?;
     if delivery.products.iter().any(|line| line.quantity <= 0.0) {
         return Err(ApiError::BadRequest);
     }
@@ -61,7 +62,7 @@ pub(super) async fn record_delivery(
         })
         .collect();
     let command = Command::RecordDelivery(RecordDelivery {
-        location,
+        location: location.to_owned(),
         request_id: delivery.request_id,
         supplier_id: delivery.supplier_id,
         supplier_ref: delivery.supplier_ref,
@@ -74,17 +75,46 @@ pub(super) async fn record_delivery(
 /// POST `/locations/{sourceLocationId}/{productId}/movements`
 pub(super) async fn move_stock(
     State(state): State<AppState>,
-    params: RawPathParams,
+    ids: PathIds,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (source, product) = (param(&params, "location"), param(&params, "product"));
-    authorize(&state, &request, Permission::MovementWrite, &source)?;
+    move_product(state, ids, request).await
+}
+
+/// POST `/locations/{sourceLocationId}/products/movements` is the move of the product named
+/// `products`: any non-empty segment is a product id, and this path also has the shape of a
+/// stock read (`GET`, product `movements`), whose route the router picks. Any other POST to a
+/// stock read's path is a known path with another method: 405, empty body.
+pub(super) async fn move_product_named_products(
+    State(state): State<AppState>,
+    ids: PathIds,
+    request: Request,
+) -> Result<Response, ApiError> {
+    if !request.uri().path().ends_with("/products/movements") {
+        let allow = [(header::ALLOW, "GET,HEAD")];
+        return Ok((StatusCode::METHOD_NOT_ALLOWED, allow).into_response());
+    }
+    let ids = PathIds {
+        product: PathId::Named("products".to_owned()),
+        ..ids
+    };
+    move_product(state, ids, request).await
+}
+
+async fn move_product(
+    state: AppState,
+    ids: PathIds,
+    request: Request,
+) -> Result<Response, ApiError> {
+    authorize(&state, &request, Permission::MovementWrite, &ids.location)?;
+    let product = ids.product.product()?.to_owned();
     let path = request.uri().path().to_owned();
     let movement = body::parse_move(&read_body(request).await?)?;
-    if movement.destination_location_id == source {
+    if ids.location.scope() == Some(movement.destination_location_id.as_str()) {
         return Err(ApiError::BadRequest);
     }
-    require_tracked(&state, &source, &path).await?;
+    let source = ids.location.location()?;
+    require_tracked(&state, source, &path).await?;
     let destination = state
         .locations()
         .location(&movement.destination_location_id)
@@ -93,7 +123,7 @@ pub(super) async fn move_stock(
         return Err(ApiError::LocationNotTracked);
     }
     let command = Command::MoveStock(MoveStock {
-        source,
+        source: source.to_owned(),
         destination: movement.destination_location_id,
         product,
         request_id: movement.request_id,
@@ -106,15 +136,16 @@ pub(super) async fn move_stock(
 /// POST `/locations/{locationId}/products/{productId}/counts` — the location need not be tracked.
 pub(super) async fn record_count(
     State(state): State<AppState>,
-    params: RawPathParams,
+    ids: PathIds,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (location, product) = (param(&params, "location"), param(&params, "product"));
-    authorize(&state, &request, Permission::CountWrite, &location)?;
+    authorize(&state, &request, Permission::CountWrite, &ids.location)?;
+    let product = ids.product.product()?.to_owned();
     let count = body::parse_count(&read_body(request).await?)?;
-    state.locations().location(&location).await?;
+    let location = ids.location.location()?;
+    state.locations().location(location).await?;
     let command = Command::RecordCount(RecordCount {
-        location,
+        location: location.to_owned(),
         product,
         request_id: count.request_id,
         quantity: count.quantity,
@@ -128,12 +159,12 @@ fn authorize(
     state: &AppState,
     request: &Request,
     permission: Permission,
-    location: &str,
+    location: &PathId,
 ) -> Result<(), ApiError> {
     state
         .auth()
         .authenticate(request.headers())?
-        .authorize(permission, location)
+        .authorize_at(permission, location.scope())
 }
 
 /// Stage 2a: the content type, then the body bytes.
@@ -158,7 +189,7 @@ async fn require_tracked(state: &AppState, location: &str, path: &str) -> Result
         }),
         None => {
             tracing::info!(
-                location,
+                location = %crate::telemetry::clip(location),
                 "write at an untracked location without a tracked ancestor"
             );
             Err(ApiError::LocationNotTracked)

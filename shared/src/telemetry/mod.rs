@@ -2,6 +2,9 @@
 //! log lines carrying the trace ids of the request they were logged for, filtered by `RUST_LOG`.
 
 mod format;
+mod request;
+
+pub use self::request::{MAX_FIELD_BYTES, clip, method_label};
 
 use crate::trace::{self, SPAN_TARGET};
 use opentelemetry::trace::TracerProvider as _;
@@ -48,6 +51,22 @@ pub fn init(format: LogFormat) -> Telemetry {
     Telemetry { provider }
 }
 
+/// The subscriber [`init`] installs, at `filter` and writing to `writer`, without installing it,
+/// and the guard of its tracer provider: for tests that read the lines some code logs while it
+/// is the thread's default (`tracing::subscriber::set_default`).
+pub fn subscriber_writing_to<W>(
+    format: LogFormat,
+    filter: &str,
+    writer: W,
+) -> (impl Subscriber + Send + Sync + 'static + use<W>, Telemetry)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let (provider, _) = tracer_provider(&|_| None);
+    let subscriber = subscriber(format, EnvFilter::new(filter), &provider, writer);
+    (subscriber, Telemetry { provider })
+}
+
 /// The filter, the OpenTelemetry layer, the trace id cache and the line layout, writing to
 /// `writer`.
 fn subscriber<W>(
@@ -55,7 +74,7 @@ fn subscriber<W>(
     filter: EnvFilter,
     provider: &SdkTracerProvider,
     writer: W,
-) -> impl Subscriber + Send + Sync + 'static
+) -> impl Subscriber + Send + Sync + 'static + use<W>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
