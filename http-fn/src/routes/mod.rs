@@ -57,6 +57,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The percent-decoding of one raw path parameter, for the fuzz targets.
+#[doc(hidden)]
+pub fn decode_path_param(raw: &str) -> String {
+    path::decode(raw)
+}
+
 async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }
