@@ -7,6 +7,8 @@ pub mod config;
 pub mod demo;
 pub mod dispatch;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 pub mod locations;
 pub mod routes;

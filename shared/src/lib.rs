@@ -7,6 +7,8 @@ pub mod command;
 pub mod config;
 pub mod domain;
 pub mod encoding;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 pub mod probe;
 pub mod reply;

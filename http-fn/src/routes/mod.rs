@@ -76,6 +76,16 @@ fn observed(routes: Router<AppState>, state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The percent-decoding of one raw path segment, for the fuzz targets: `None` when the decoded
+/// bytes are not UTF-8 (such a segment names nothing).
+#[doc(hidden)]
+pub fn decode_path_param(raw: &str) -> Option<String> {
+    match path::decode_segment(raw) {
+        path::PathId::Named(id) => Some(id),
+        path::PathId::NotUtf8 => None,
+    }
+}
+
 async fn not_found() -> StatusCode {
     StatusCode::NOT_FOUND
 }

@@ -14,7 +14,7 @@ use crate::store::{
 };
 
 /// Entries of an `XREAD` answer with their commands.
-fn stream_entries(
+pub(super) fn stream_entries(
     reply: Option<StreamReadReply>,
 ) -> Result<Vec<(StreamId, CommandEnvelope)>, StoreError> {
     let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);

@@ -9,6 +9,8 @@
 mod blocking;
 mod codec;
 mod conn;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod keys;
 mod log;
 mod membership;
