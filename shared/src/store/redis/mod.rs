@@ -9,9 +9,11 @@
 mod blocking;
 mod codec;
 mod conn;
+mod entries;
 pub mod keys;
 mod log;
 mod membership;
+mod pots;
 mod replies;
 mod scripts;
 mod state;
