@@ -195,7 +195,14 @@ impl Harness {
                 seq: self.seq,
             };
             while let Some(need) = self.core.next_need(envelope) {
-                self.provide(need);
+                if let Need::Pot(_) = need {
+                    // As the driver does: every missing pot of the command at once.
+                    for pot in self.core.missing_pots(envelope) {
+                        self.provide(Need::Pot(pot));
+                    }
+                } else {
+                    self.provide(need);
+                }
             }
             outcomes.push(self.core.step(id, envelope, self.now_ms).unwrap());
         }
