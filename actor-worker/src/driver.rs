@@ -30,8 +30,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 pub(crate) enum Stop {
     /// The lease is lost or no longer surely held.
     Lease,
-    /// The core refused a command: a bug, logged at ERROR.
-    Fault,
 }
 
 /// The owner of one shard for as long as its lease holds.
@@ -107,7 +105,6 @@ impl ShardDriver {
         match result {
             Ok(()) if self.stopping() => tracing::info!(shard, "shard stopped: shutting down"),
             Ok(()) | Err(Stop::Lease) => tracing::warn!(shard, "shard stopped: lease not held"),
-            Err(Stop::Fault) => tracing::error!(shard, "shard stopped after a fault"),
         }
     }
 
@@ -144,7 +141,7 @@ impl ShardDriver {
         // whoever owns the shard next reads them again from `applied`.
         let read = self
             .store
-            .read(self.lease.shard(), self.applied, max, block);
+            .read_entries(self.lease.shard(), self.applied, max, block);
         let read = tokio::select! {
             read = read => read,
             _ = self.shutdown.wait_for(|stop| *stop) => return Ok(()),

@@ -9,6 +9,8 @@ pub(crate) struct Stats {
     pub(crate) idempotency_hits: Counter,
     pub(crate) idempotency_misses: Counter,
     pub(crate) fenced_rejections: Counter,
+    /// `stock_dead_letters_total`: stream entries set aside because they do not decode.
+    pub(crate) dead_letters: Counter,
     /// `stock_shard_handoffs_total`: shards given up to their preferred owner.
     pub(crate) shard_handoffs: Counter,
     pub(crate) pots_loaded: Gauge,
@@ -25,6 +27,7 @@ impl Stats {
             idempotency_hits: metrics.counter("stock_idempotency_hits_total", &[]),
             idempotency_misses: metrics.counter("stock_idempotency_misses_total", &[]),
             fenced_rejections: metrics.counter("stock_fenced_rejections_total", &[]),
+            dead_letters: metrics.counter("stock_dead_letters_total", &[]),
             shard_handoffs: metrics.counter("stock_shard_handoffs_total", &[]),
             pots_loaded: metrics.gauge("stock_pots_loaded", &[]),
             leases_held: metrics.gauge("stock_leases_held", &[]),
@@ -37,6 +40,7 @@ impl Stats {
         stats.idempotency_hits.increment(0);
         stats.idempotency_misses.increment(0);
         stats.fenced_rejections.increment(0);
+        stats.dead_letters.increment(0);
         stats.shard_handoffs.increment(0);
         stats
     }

@@ -90,7 +90,61 @@ impl PotCache {
         before - self.pots.len()
     }
 
+    /// Evicts the least recently used pots not changed by a pending batch until at most `max`
+    /// remain. Returns how many.
+    pub(crate) fn shrink_to(&mut self, max: usize) -> usize {
+        let excess = self.pots.len().saturating_sub(max);
+        if excess == 0 {
+            return 0;
+        }
+        let mut clean: Vec<(u64, PotRef)> = self
+            .pots
+            .iter()
+            .filter(|(_, c)| !c.dirty)
+            .map(|(pot, c)| (c.last_used_ms, pot.clone()))
+            .collect();
+        clean.sort_unstable_by_key(|(used, _)| *used);
+        let evicted = clean.len().min(excess);
+        for (_, pot) in clean.into_iter().take(evicted) {
+            self.pots.remove(&pot);
+        }
+        evicted
+    }
+
     pub(crate) fn clear(&mut self) {
         self.pots.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::domain::PotState;
+
+    use super::*;
+
+    fn pot(product: &str) -> PotRef {
+        PotRef {
+            location: "L".to_owned(),
+            product: product.to_owned(),
+        }
+    }
+
+    fn empty() -> StoredPot {
+        StoredPot::from_full(PotState::INITIAL, &[], &[])
+    }
+
+    #[test]
+    fn beyond_its_capacity_the_cache_evicts_the_least_recently_used_clean_pots() {
+        let mut cache = PotCache::new(1_000_000, 1_000_000);
+        for (n, product) in ["a", "b", "c", "d"].into_iter().enumerate() {
+            cache.load(pot(product), empty(), n as u64);
+        }
+        // "a" is the oldest but changed by the pending batch: it stays.
+        assert!(cache.change(&pot("a"), 0).is_some());
+        assert_eq!(cache.shrink_to(2), 2);
+        assert!(cache.get(&pot("a")).is_some());
+        assert!(cache.get(&pot("b")).is_none() && cache.get(&pot("c")).is_none());
+        assert!(cache.get(&pot("d")).is_some());
+        assert_eq!(cache.shrink_to(2), 0);
     }
 }

@@ -16,10 +16,19 @@ use shared::command::{Command, CommandEnvelope};
 use shared::domain::{HistoryRequest, LocalDateTime, PotHistory, StoredPot};
 use shared::reply::{IdempotencyRecord, Reply};
 use shared::shard::{ShardId, shard_of};
-use shared::store::{PotRef, ShardCommit, StreamId};
+use shared::store::{DeadLetter, PotRef, ShardCommit, StreamId, Undecodable};
 
 use cache::PotCache;
 pub(crate) use rules::credit_envelope;
+
+/// Pot writes one batch may hold before it is committed and a new one started: keeps one commit
+/// (its store script, its memory) bounded however many large commands arrive together. A single
+/// command larger than this (a delivery at the body-size limit has about 28 000 lines) is still
+/// committed whole, alone in its batch.
+pub const MAX_BATCH_POT_WRITES: usize = 32_768;
+
+/// Pots one shard keeps in memory after a commit, at most (see [`ShardCore::confirm`]).
+pub const MAX_CACHED_POTS: usize = 100_000;
 
 /// What the core must be given before it can step a command.
 #[derive(Clone, Debug, PartialEq)]
@@ -179,9 +188,37 @@ impl ShardCore {
                 Some(false) => {}
             }
         }
-        self.pot_uses(command)
-            .into_iter()
+        let uses = self.pot_uses(command);
+        let pending_writes = self.pending_pot_writes();
+        if pending_writes > 0 && pending_writes + uses.len() > MAX_BATCH_POT_WRITES {
+            return Some(Need::CommitFirst);
+        }
+        uses.into_iter()
             .find_map(|(pot, at)| self.pot_need(pot, at))
+    }
+
+    /// Every pot `envelope` changes that is not in memory yet, each once, in order: the driver
+    /// loads them together rather than one [`Need::Pot`] at a time.
+    pub fn missing_pots(&self, envelope: &CommandEnvelope) -> Vec<PotRef> {
+        let mut missing: Vec<PotRef> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (pot, _) in self.pot_uses(&envelope.command) {
+            if self.pots.get(&pot).is_none() && seen.insert(pot.clone()) {
+                missing.push(pot);
+            }
+        }
+        missing
+    }
+
+    /// How many loads `envelope` can take at most with a correct store: its record and credit,
+    /// then per pot the pot and up to two history loads. More means the core and the store
+    /// disagree about that command.
+    pub fn load_budget(&self, envelope: &CommandEnvelope) -> usize {
+        3 + 3 * self.pot_uses(&envelope.command).len()
+    }
+
+    fn pending_pot_writes(&self) -> usize {
+        self.pending.commit.as_ref().map_or(0, |c| c.pots.len())
     }
 
     fn pot_need(&self, pot: PotRef, at: LocalDateTime) -> Option<Need> {
@@ -224,6 +261,14 @@ impl ShardCore {
 
     fn is_local(&self, location: &str) -> bool {
         shard_of(location, self.settings.shards) == self.settings.shard
+    }
+
+    /// Sets aside the stream entry at `id`, which does not decode as a command: the batch moves
+    /// it to the shard's dead-letter stream, and its position counts as handled.
+    pub fn set_aside(&mut self, id: StreamId, entry: Undecodable) {
+        self.commit_mut()
+            .dead_letters
+            .push(DeadLetter { id, entry });
     }
 
     /// Hands in an idempotency record asked for by [`Need::Record`].
@@ -274,9 +319,12 @@ impl ShardCore {
         }
     }
 
-    /// The taken batch is committed.
+    /// The taken batch is committed. Beyond [`MAX_CACHED_POTS`] the least recently used pots are
+    /// evicted (they reload from the store when next needed), so that a run of large deliveries
+    /// to new products cannot grow memory without bound between idle checks.
     pub fn confirm(&mut self) {
         self.pots.confirm();
+        self.pots.shrink_to(MAX_CACHED_POTS);
     }
 
     /// The taken batch (or the one being built) will not be committed: forget its effects and

@@ -349,7 +349,7 @@ impl ShardCore {
         }
     }
 
-    fn commit_mut(&mut self) -> &mut ShardCommit {
+    pub(super) fn commit_mut(&mut self) -> &mut ShardCommit {
         let shard = self.settings.shard;
         self.pending
             .commit

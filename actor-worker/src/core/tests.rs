@@ -195,7 +195,14 @@ impl Harness {
                 seq: self.seq,
             };
             while let Some(need) = self.core.next_need(envelope) {
-                self.provide(need);
+                if let Need::Pot(_) = need {
+                    // As the driver does: every missing pot of the command at once.
+                    for pot in self.core.missing_pots(envelope) {
+                        self.provide(Need::Pot(pot));
+                    }
+                } else {
+                    self.provide(need);
+                }
             }
             outcomes.push(self.core.step(id, envelope, self.now_ms).unwrap());
         }
@@ -777,4 +784,82 @@ fn stepping_before_the_needs_are_met_is_refused() {
         result,
         Err(CoreError::NotReady(Need::Record { .. }))
     ));
+}
+
+// ---------------------------------------------------------------- large commands
+
+fn new_products(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+fn lines(products: &[String]) -> Vec<(&str, f64)> {
+    products.iter().map(|p| (p.as_str(), 1.0)).collect()
+}
+
+#[test]
+fn every_missing_pot_of_a_delivery_is_named_at_once_and_each_only_once() {
+    let mut h = Harness::new(0);
+    let l = location(0, 0);
+    let d = delivery(&l, "d1", &[("A", 1.0), ("B", 2.0), ("A", 3.0)], 0);
+    while let Some(need @ Need::Record { .. }) = h.core.next_need(&d) {
+        h.provide(need);
+    }
+    let names: Vec<String> = h
+        .core
+        .missing_pots(&d)
+        .into_iter()
+        .map(|p| p.product)
+        .collect();
+    assert_eq!(names, ["A", "B"]);
+    assert!(h.core.load_budget(&d) > 3 * 3);
+    assert_eq!(h.batch(&[d]), [StepOutcome::Applied]);
+    assert!(
+        h.core
+            .missing_pots(&delivery(&l, "d2", &[("A", 1.0)], 1))
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_batch_full_of_pot_writes_is_committed_before_the_next_large_delivery() {
+    let mut h = Harness::new(0);
+    let l = location(0, 0);
+    let first = new_products("a", MAX_BATCH_POT_WRITES - 5);
+    let second = new_products("b", 10);
+    let small = new_products("c", 5);
+    let outcomes = h.batch(&[
+        delivery(&l, "d1", &lines(&first), 0),
+        delivery(&l, "d2", &lines(&small), 0),
+        delivery(&l, "d3", &lines(&second), 0),
+    ]);
+    assert_eq!(outcomes, [StepOutcome::Applied; 3]);
+    let sizes: Vec<usize> = h.committed.iter().map(|b| b.commit.pots.len()).collect();
+    assert_eq!(sizes, [MAX_BATCH_POT_WRITES, 10]);
+}
+
+#[test]
+fn a_single_delivery_larger_than_a_batch_is_still_committed_whole() {
+    let mut h = Harness::new(0);
+    let l = location(0, 0);
+    let huge = new_products("h", MAX_BATCH_POT_WRITES + 1);
+    assert_eq!(
+        h.batch(&[delivery(&l, "d1", &lines(&huge), 0)]),
+        [StepOutcome::Applied]
+    );
+    assert_eq!(h.committed.len(), 1);
+    assert_eq!(h.committed[0].commit.pots.len(), MAX_BATCH_POT_WRITES + 1);
+}
+
+#[test]
+fn an_entry_set_aside_is_carried_by_the_next_commit() {
+    let mut h = Harness::new(0);
+    let bad = shared::store::Undecodable {
+        error: "unknown variant `Teleport`".to_owned(),
+        fields: vec![("c".to_owned(), b"{}".to_vec())],
+    };
+    let id = StreamId { ms: 7, seq: 1 };
+    h.core.set_aside(id, bad.clone());
+    h.commit();
+    let dead = &h.committed[0].commit.dead_letters;
+    assert_eq!(dead, &[shared::store::DeadLetter { id, entry: bad }]);
 }

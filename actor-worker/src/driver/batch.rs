@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 
 use shared::command::CommandEnvelope;
-use shared::store::{CommitError, StoreError, StreamId};
+use shared::store::{CommitError, StoreError, StreamEntry, StreamId};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -12,25 +12,15 @@ use super::{ShardDriver, Stop};
 use crate::core::{Batch, CoreError, Effect, Need};
 use crate::stock_pot;
 
-/// Loads for one command beyond this mean the core and the store disagree (a bug): the shard
-/// stops rather than spin.
-const MAX_LOADS_PER_COMMAND: usize = 64;
-
-enum SegmentError {
-    Store(StoreError),
-    Core(CoreError),
-}
-
-impl From<StoreError> for SegmentError {
-    fn from(e: StoreError) -> SegmentError {
-        SegmentError::Store(e)
-    }
-}
-
-impl From<CoreError> for SegmentError {
-    fn from(e: CoreError) -> SegmentError {
-        SegmentError::Core(e)
-    }
+/// What became of one command.
+enum Handled {
+    /// Stepped into the pending batch.
+    Stepped,
+    /// The pending batch must be committed before this command can be stepped.
+    CommitFirst,
+    /// The core cannot step it (the core and the store disagree about it: a bug). It alone is
+    /// skipped; the rest of the batch goes on.
+    Refused(CoreError),
 }
 
 /// A run of commands stepped into one batch.
@@ -44,7 +34,7 @@ impl ShardDriver {
     /// Applies the entries read, in as many commits as needed (usually one).
     pub(super) async fn run_batch(
         &mut self,
-        mut rest: VecDeque<(StreamId, CommandEnvelope)>,
+        mut rest: VecDeque<(StreamId, StreamEntry)>,
     ) -> Result<(), Stop> {
         while !rest.is_empty() {
             if !self.lease.is_valid() {
@@ -63,15 +53,10 @@ impl ShardDriver {
             }
             let segment = match self.step_segment(&rest, store_now).await {
                 Ok(segment) => segment,
-                Err(SegmentError::Store(error)) => {
+                Err(error) => {
                     self.core.discard();
                     self.store_trouble("load pot state", &error).await?;
                     continue;
-                }
-                Err(SegmentError::Core(error)) => {
-                    self.core.discard();
-                    tracing::error!(shard = self.shard(), %error, "shard core refused a command");
-                    return Err(Stop::Fault);
                 }
             };
             let batch = self.core.take_batch(segment.applied);
@@ -84,26 +69,47 @@ impl ShardDriver {
     }
 
     /// Steps commands from the front of `rest` until the end, or until the batch must be
-    /// committed before the next command can be loaded.
+    /// committed before the next command can be loaded (it needs history of a pot the batch
+    /// changed, or the batch is full: see [`crate::core::MAX_BATCH_POT_WRITES`]).
     async fn step_segment(
         &mut self,
-        rest: &VecDeque<(StreamId, CommandEnvelope)>,
+        rest: &VecDeque<(StreamId, StreamEntry)>,
         store_now: u64,
-    ) -> Result<Segment, SegmentError> {
+    ) -> Result<Segment, StoreError> {
         let mut segment = Segment {
             consumed: 0,
             applied: self.applied,
         };
-        for (id, envelope) in rest {
+        for (id, entry) in rest {
+            let envelope = match entry {
+                StreamEntry::Command(envelope) => envelope,
+                StreamEntry::Undecodable(bad) => {
+                    self.core.set_aside(*id, bad.clone());
+                    segment.consumed += 1;
+                    segment.applied = *id;
+                    continue;
+                }
+            };
             let span = stock_pot::command_span(self.shard(), *id, envelope);
             // Past its deadline the HTTP tier has answered (or will answer) 503: never apply it.
             if envelope.deadline_ms(id.ms) < store_now {
                 span.in_scope(|| stock_pot::log_expired(envelope));
-            } else if !self.handle(*id, envelope).instrument(span).await? {
-                if !self.core.has_pending() {
-                    return Err(CoreError::NotReady(Need::CommitFirst).into());
+            } else {
+                let handled = self.handle(*id, envelope).instrument(span.clone()).await?;
+                let refused = match handled {
+                    Handled::Stepped => None,
+                    Handled::CommitFirst if self.core.has_pending() => break,
+                    Handled::CommitFirst => Some(CoreError::NotReady(Need::CommitFirst)),
+                    Handled::Refused(error) => Some(error),
+                };
+                if let Some(error) = refused {
+                    // Never applied and never retried: its client is answered 503 at its
+                    // deadline, and nothing else of the shard waits on it.
+                    let shard = self.shard();
+                    span.in_scope(|| {
+                        tracing::error!(shard, entry = %id, %error, "shard core refused a command; it is skipped");
+                    });
                 }
-                break;
             }
             segment.consumed += 1;
             segment.applied = *id;
@@ -111,25 +117,43 @@ impl ShardDriver {
         Ok(segment)
     }
 
-    /// Loads what one command needs and steps it. `false`: commit the batch first.
+    /// Loads what one command needs and steps it. The loads are bounded by the command's own
+    /// size ([`crate::core::ShardCore::load_budget`]); the pots it names are loaded together.
     async fn handle(
         &mut self,
         id: StreamId,
         envelope: &CommandEnvelope,
-    ) -> Result<bool, SegmentError> {
-        for _ in 0..MAX_LOADS_PER_COMMAND {
+    ) -> Result<Handled, StoreError> {
+        for _ in 0..self.core.load_budget(envelope) {
             match self.core.next_need(envelope) {
                 None => {
-                    let outcome = self.core.step(id, envelope, self.local_ms())?;
-                    stock_pot::log_handled(envelope, outcome);
-                    return Ok(true);
+                    return Ok(match self.core.step(id, envelope, self.local_ms()) {
+                        Ok(outcome) => {
+                            stock_pot::log_handled(envelope, outcome);
+                            Handled::Stepped
+                        }
+                        Err(error) => Handled::Refused(error),
+                    });
                 }
-                Some(Need::CommitFirst) => return Ok(false),
+                Some(Need::CommitFirst) => return Ok(Handled::CommitFirst),
+                Some(Need::Pot(_)) => self.load_pots(envelope).await?,
                 Some(need) => self.load(need).await?,
             }
         }
         let need = self.core.next_need(envelope).unwrap_or(Need::CommitFirst);
-        Err(CoreError::NotReady(need).into())
+        Ok(Handled::Refused(CoreError::NotReady(need)))
+    }
+
+    /// Loads every pot of `envelope` not yet in memory, in as few store round trips as the
+    /// backend allows.
+    async fn load_pots(&mut self, envelope: &CommandEnvelope) -> Result<(), StoreError> {
+        let pots = self.core.missing_pots(envelope);
+        let stored = self.store.load_pots(self.shard(), &pots).await?;
+        let now = self.local_ms();
+        for (pot, stored) in pots.into_iter().zip(stored) {
+            self.core.provide_pot(pot, stored, now);
+        }
+        Ok(())
     }
 
     async fn load(&mut self, need: Need) -> Result<(), StoreError> {
@@ -211,6 +235,15 @@ impl ShardDriver {
 
     /// After a commit: count, then replies and cross-shard messages, in order.
     async fn after_commit(&mut self, batch: Batch) {
+        for dead in &batch.commit.dead_letters {
+            self.stats.dead_letters.increment(1);
+            tracing::error!(
+                shard = self.shard(),
+                entry = %dead.id,
+                error = %dead.entry.error,
+                "stream entry is not a command: moved to the dead-letter stream"
+            );
+        }
         self.stats.idempotency_hits.increment(batch.hits);
         self.stats.idempotency_misses.increment(batch.misses);
         for move_id in &batch.commit.outbox_remove {

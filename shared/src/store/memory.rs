@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use tokio::sync::{Notify, mpsc, watch};
 
 use super::{
-    ClusterView, CommandLog, CommitError, LeaseToken, Leases, MembershipCursor, PotRef, ReadModel,
-    Replies, ReplyWaiter, Settled, ShardCommit, ShardState, StoreError, StreamId,
+    ClusterView, CommandLog, CommitError, DeadLetter, LeaseToken, Leases, MembershipCursor, PotRef,
+    ReadModel, Replies, ReplyWaiter, Settled, ShardCommit, ShardState, StoreError, StreamId,
 };
 use crate::command::{CommandEnvelope, CreditMove};
 use crate::domain::{HistoryRequest, PotHistory, PotState, StoredPot};
@@ -67,6 +67,11 @@ impl MemoryStore {
         };
         data.lease = Some((token.value(), expires));
         token
+    }
+
+    /// The entries set aside from the shard's stream, oldest first.
+    pub fn dead_letters(&self, shard: ShardId) -> Vec<DeadLetter> {
+        self.lock().shard(shard).dead_letters.clone()
     }
 
     /// Number of entries still held in the shard's stream (not yet trimmed).

@@ -119,6 +119,40 @@ pub struct ShardCommit {
     pub outbox_remove: Vec<String>,
     /// Move ids credited at this (destination) shard, for de-duplication.
     pub credits_applied: Vec<String>,
+    /// Stream entries that do not decode as commands, moved to the shard's dead-letter stream.
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+/// Dead letters kept per shard, about: the oldest go first.
+pub const DEAD_LETTER_MAX_LEN: usize = 10_000;
+
+/// Most fields of an undecodable entry kept in its dead letter.
+pub const DEAD_LETTER_MAX_FIELDS: usize = 16;
+
+/// A stream entry that does not decode as a command: garbage, or a command of a newer version
+/// this worker does not know.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Undecodable {
+    /// Why it does not decode.
+    pub error: String,
+    /// The entry's fields as stored (at most [`DEAD_LETTER_MAX_FIELDS`]).
+    pub fields: Vec<(String, Vec<u8>)>,
+}
+
+/// One entry of a shard stream.
+// Nearly every entry is a command: boxing it would cost an allocation for the common case.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum StreamEntry {
+    Command(CommandEnvelope),
+    Undecodable(Undecodable),
+}
+
+/// An undecodable entry set aside by a commit, with its stream id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeadLetter {
+    pub id: StreamId,
+    pub entry: Undecodable,
 }
 
 impl ShardCommit {
@@ -133,6 +167,7 @@ impl ShardCommit {
             outbox_put: Vec::new(),
             outbox_remove: Vec::new(),
             credits_applied: Vec::new(),
+            dead_letters: Vec::new(),
         }
     }
 }
@@ -166,7 +201,8 @@ pub trait CommandLog: Send + Sync {
     ) -> Result<StreamId, StoreError>;
     /// Store time now, in ms since the Unix epoch.
     async fn now_ms(&self) -> Result<u64, StoreError>;
-    /// Up to `max` entries after `after`, waiting up to `block` for the first.
+    /// Up to `max` entries after `after`, waiting up to `block` for the first. An entry that
+    /// does not decode fails the whole read.
     async fn read(
         &self,
         shard: ShardId,
@@ -174,6 +210,22 @@ pub trait CommandLog: Send + Sync {
         max: usize,
         block: Duration,
     ) -> Result<Vec<(StreamId, CommandEnvelope)>, StoreError>;
+    /// [`CommandLog::read`], except that an entry that does not decode is handed back as
+    /// [`StreamEntry::Undecodable`] rather than failing the read: the shard owner sets it aside
+    /// and goes on. A backend without an encoding has no such entries.
+    async fn read_entries(
+        &self,
+        shard: ShardId,
+        after: StreamId,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<(StreamId, StreamEntry)>, StoreError> {
+        let entries = self.read(shard, after, max, block).await?;
+        Ok(entries
+            .into_iter()
+            .map(|(id, command)| (id, StreamEntry::Command(command)))
+            .collect())
+    }
 }
 
 /// Shard leases with fencing epochs.
@@ -283,6 +335,19 @@ pub trait ShardState: Send + Sync {
     /// The id of the last command whose effects are committed.
     async fn applied(&self, shard: ShardId) -> Result<StreamId, StoreError>;
     async fn load_pot(&self, shard: ShardId, pot: &PotRef) -> Result<StoredPot, StoreError>;
+    /// Loads several pots of the shard, in order: what [`ShardState::load_pot`] gives for each,
+    /// in as few store round trips as the backend can (a delivery may name thousands).
+    async fn load_pots(
+        &self,
+        shard: ShardId,
+        pots: &[PotRef],
+    ) -> Result<Vec<StoredPot>, StoreError> {
+        let mut stored = Vec::with_capacity(pots.len());
+        for pot in pots {
+            stored.push(self.load_pot(shard, pot).await?);
+        }
+        Ok(stored)
+    }
     async fn load_history(
         &self,
         shard: ShardId,

@@ -11,7 +11,7 @@ use crate::command::{CommandEnvelope, CreditMove};
 use crate::domain::{Checkpoint, Event, HistoryRequest, PotHistory, PotState, StoredPot};
 use crate::reply::{IdempotencyRecord, Reply};
 use crate::shard::ShardId;
-use crate::store::{ShardCommit, StoreError, StreamId};
+use crate::store::{DEAD_LETTER_MAX_LEN, DeadLetter, ShardCommit, StoreError, StreamId};
 
 /// Expired idempotency records and credit markers are purged at most this often (store time).
 const PURGE_INTERVAL_MS: u64 = 60_000;
@@ -36,6 +36,9 @@ pub(super) struct State {
 #[derive(Default)]
 pub(super) struct ShardData {
     pub(super) stream: VecDeque<(StreamId, CommandEnvelope)>,
+    /// Entries set aside by commits; none arise here (nothing is encoded), but a commit that
+    /// carries some keeps them as the Redis backend does.
+    pub(super) dead_letters: Vec<DeadLetter>,
     pub(super) last_id: StreamId,
     pub(super) notify: Arc<Notify>,
     /// Token value and expiry (store ms).
@@ -167,6 +170,10 @@ impl State {
         for move_id in &commit.credits_applied {
             data.credits.insert(move_id.clone(), expires);
         }
+        data.dead_letters
+            .extend(commit.dead_letters.iter().cloned());
+        let excess = data.dead_letters.len().saturating_sub(DEAD_LETTER_MAX_LEN);
+        data.dead_letters.drain(..excess);
         data.applied = data.applied.max(commit.applied);
         while data
             .stream

@@ -1,14 +1,12 @@
 //! Fuzzing entry point over the decoders of what the Redis backend reads back: stream entries
 //! and the stored values of `codec`. Not used by the service; `fuzz/` and its seed replay call it.
 
-use redis::FromRedisValue;
-use redis::streams::StreamReadReply;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{codec, log};
+use super::{codec, entries};
 use crate::domain::PotState;
-use crate::store::StreamId;
+use crate::store::{StreamEntry, StreamId};
 
 /// Decodes `data` as something read back from Redis, chosen by its first byte: an `XREAD`
 /// reply in RESP, the fields of a pot hash, a stored count, event, checkpoint, outbox entry,
@@ -41,19 +39,20 @@ pub fn stored_value(data: &[u8]) {
     }
 }
 
-/// RESP bytes parsed the way an `XREAD` answer is, then decoded into commands.
+/// RESP bytes parsed the way an `XREAD` answer is, then decoded into commands or entries set
+/// aside as undecodable.
 fn stream_reply(bytes: &[u8]) {
     let Ok(value) = redis::parse_redis_value(bytes) else {
         return;
     };
-    let Ok(reply) = StreamReadReply::from_redis_value(value) else {
+    let Ok(entries) = entries::stream_entries(value) else {
         return;
     };
-    let Ok(entries) = log::stream_entries(Some(reply)) else {
-        return;
-    };
-    for (id, command) in entries {
+    for (id, entry) in entries {
         assert_eq!(id.to_string().parse::<StreamId>().ok(), Some(id));
+        let StreamEntry::Command(command) = entry else {
+            continue;
+        };
         let json = serde_json::to_string(&command).ok();
         let again = json.and_then(|json| serde_json::from_str(&json).ok());
         assert_eq!(again, Some(command), "stream entry {id}");
@@ -125,17 +124,19 @@ mod tests {
         );
         let data = std::fs::read(path).unwrap();
         let value = redis::parse_redis_value(&data[1..]).unwrap();
-        let reply = StreamReadReply::from_redis_value(value).unwrap();
-        let entries = log::stream_entries(Some(reply)).unwrap();
+        let entries = entries::stream_entries(value).unwrap();
         assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].1.id, "c1");
+        let StreamEntry::Command(command) = &entries[0].1 else {
+            panic!("the seed's entry is not a command: {:?}", entries[0].1);
+        };
+        assert_eq!(command.id, "c1");
     }
 
     #[test]
-    fn a_stream_entry_without_its_command_field_is_corrupt_not_a_panic() {
+    fn a_stream_entry_without_its_command_field_is_set_aside_not_a_panic() {
         let reply = b"*1\r\n*2\r\n$1\r\nk\r\n*1\r\n*2\r\n$3\r\n1-0\r\n*2\r\n$1\r\nx\r\n$1\r\ny\r\n";
         let value = redis::parse_redis_value(reply).unwrap();
-        let reply = StreamReadReply::from_redis_value(value).unwrap();
-        assert!(log::stream_entries(Some(reply)).is_err());
+        let entries = entries::stream_entries(value).unwrap();
+        assert!(matches!(entries[..], [(_, StreamEntry::Undecodable(_))]));
     }
 }

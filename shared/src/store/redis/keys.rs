@@ -31,6 +31,13 @@ pub fn commands(shard: ShardId) -> String {
     format!("{}:cmd", shard_prefix(shard))
 }
 
+/// Stream of the entries of [`commands`] that did not decode as commands, set aside by the
+/// shard's owner (fields `id`: the entry's id in the command stream, `error`, then the entry's
+/// own fields); capped near [`crate::store::DEAD_LETTER_MAX_LEN`] entries.
+pub fn dead_letters(shard: ShardId) -> String {
+    format!("{}:dead", shard_prefix(shard))
+}
+
 /// The lease: the owner's token `worker/epoch/nonce`, with a PX expiry.
 pub fn lease(shard: ShardId) -> String {
     format!("{}:lease", shard_prefix(shard))
@@ -124,6 +131,7 @@ mod tests {
     fn shard_keys_follow_the_documented_layout() {
         assert_eq!(commands(3), "stock:{s3}:cmd");
         assert_eq!(lease(3), "stock:{s3}:lease");
+        assert_eq!(dead_letters(3), "stock:{s3}:dead");
         assert_eq!(epoch(3), "stock:{s3}:epoch");
         assert_eq!(applied(3), "stock:{s3}:applied");
         assert_eq!(outbox(3), "stock:{s3}:outbox");
@@ -146,6 +154,7 @@ mod tests {
         for id in AWKWARD {
             for key in [
                 commands(12),
+                dead_letters(12),
                 lease(12),
                 epoch(12),
                 applied(12),

@@ -3,33 +3,15 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::streams::StreamReadReply;
 
+use super::entries::stream_entries;
 use super::{RedisStore, keys, millis, scripts};
 use crate::command::CommandEnvelope;
 use crate::shard::ShardId;
 use crate::store::{
-    ClusterView, CommandLog, LeaseToken, Leases, MembershipCursor, StoreError, StreamId,
-    lease_holder,
+    ClusterView, CommandLog, LeaseToken, Leases, MembershipCursor, StoreError, StreamEntry,
+    StreamId, lease_holder,
 };
-
-/// Entries of an `XREAD` answer with their commands.
-pub(super) fn stream_entries(
-    reply: Option<StreamReadReply>,
-) -> Result<Vec<(StreamId, CommandEnvelope)>, StoreError> {
-    let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
-    entries
-        .map(|entry| {
-            let id: StreamId = entry.id.parse()?;
-            let json: String = entry
-                .get("c")
-                .ok_or_else(|| StoreError::Corrupt(format!("stream entry {id} has no command")))?;
-            let command = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("stream entry {id}: {e}")))?;
-            Ok((id, command))
-        })
-        .collect()
-}
 
 #[async_trait]
 impl CommandLog for RedisStore {
@@ -57,6 +39,26 @@ impl CommandLog for RedisStore {
         max: usize,
         block: Duration,
     ) -> Result<Vec<(StreamId, CommandEnvelope)>, StoreError> {
+        let entries = self.read_entries(shard, after, max, block).await?;
+        entries
+            .into_iter()
+            .map(|(id, entry)| match entry {
+                StreamEntry::Command(command) => Ok((id, command)),
+                StreamEntry::Undecodable(bad) => Err(StoreError::Corrupt(format!(
+                    "stream entry {id}: {}",
+                    bad.error
+                ))),
+            })
+            .collect()
+    }
+
+    async fn read_entries(
+        &self,
+        shard: ShardId,
+        after: StreamId,
+        max: usize,
+        block: Duration,
+    ) -> Result<Vec<(StreamId, StreamEntry)>, StoreError> {
         let mut read = redis::cmd("XREAD");
         read.arg("COUNT").arg(max.max(1));
         if !block.is_zero() {
@@ -66,7 +68,7 @@ impl CommandLog for RedisStore {
         read.arg("STREAMS")
             .arg(keys::commands(shard))
             .arg(after.to_string());
-        let reply = if block.is_zero() {
+        let reply: redis::Value = if block.is_zero() {
             self.query("read", &read).await?
         } else {
             let limit = block + self.options.response_timeout;

@@ -9,11 +9,13 @@
 mod blocking;
 mod codec;
 mod conn;
+mod entries;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
 mod log;
 mod membership;
+mod pots;
 mod replies;
 mod scripts;
 mod state;

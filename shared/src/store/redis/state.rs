@@ -11,17 +11,9 @@ use crate::domain::{Checkpoint, Event, HistoryRequest, PotHistory, StoredPot};
 use crate::reply::IdempotencyRecord;
 use crate::shard::ShardId;
 use crate::store::{
-    CommitError, LeaseToken, PotRef, Settled, ShardCommit, ShardState, StoreError, StreamId,
+    CommitError, DEAD_LETTER_MAX_FIELDS, DEAD_LETTER_MAX_LEN, LeaseToken, PotRef, Settled,
+    ShardCommit, ShardState, StoreError, StreamId,
 };
-
-/// Fields of a pot hash read when loading it: the state, then `version` and `checkpoints`.
-const LOAD_FIELDS: [&str; 5] = [
-    "quantity",
-    "pendingAdjustment",
-    "lastUpdated",
-    "version",
-    "checkpoints",
-];
 
 impl RedisStore {
     /// Events with `from < position ≤ to`, read from the pot's event list (index = position − 1).
@@ -64,19 +56,6 @@ impl RedisStore {
     }
 }
 
-/// Checks that `events` are exactly the positions `from + 1 ..= to`.
-fn contiguous(events: &[Event], from: u64, to: u64) -> Result<(), StoreError> {
-    let expected = from + 1..=to;
-    if events.len() as u64 == to - from && events.iter().map(|e| e.position).eq(expected) {
-        Ok(())
-    } else {
-        Err(StoreError::Corrupt(format!(
-            "pot events do not hold positions {} to {to}",
-            from + 1
-        )))
-    }
-}
-
 #[async_trait]
 impl ShardState for RedisStore {
     async fn applied(&self, shard: ShardId) -> Result<StreamId, StoreError> {
@@ -88,38 +67,20 @@ impl ShardState for RedisStore {
     }
 
     async fn load_pot(&self, shard: ShardId, pot: &PotRef) -> Result<StoredPot, StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .cmd("HMGET")
-            .arg(keys::pot(shard, &pot.location, &pot.product))
-            .arg(&LOAD_FIELDS[..])
-            .cmd("LINDEX")
-            .arg(keys::checkpoints(shard, &pot.location, &pot.product))
-            .arg(-1);
-        let mut conn = self.conn.clone();
-        let (fields, top): (Vec<Option<String>>, Option<String>) =
-            self.run("load pot", pipe.query_async(&mut conn)).await?;
-        let [q, p, t, version, count] = <[Option<String>; 5]>::try_from(fields)
-            .map_err(|f| StoreError::Corrupt(format!("pot hash fields {f:?}")))?;
-        let state = codec::pot_state(&[q, p, t])?;
-        let version = codec::count(version.as_deref())?;
-        let top_checkpoint = top.as_deref().map(codec::checkpoint).transpose()?;
-        let after = top_checkpoint.map_or(0, |c| c.position);
-        // Bounded by the version read with the hash, so both describe the same commit.
-        if after > version {
-            return Err(StoreError::Corrupt(format!(
-                "top checkpoint {after} is past version {version}"
-            )));
-        }
-        let events = self.events_between(shard, pot, after, version).await?;
-        contiguous(&events, after, version)?;
-        Ok(StoredPot {
-            state,
-            version,
-            checkpoint_count: codec::count(count.as_deref())?,
-            top_checkpoint,
-            events,
-        })
+        let mut stored = self
+            .load_pot_chunks(shard, std::slice::from_ref(pot))
+            .await?;
+        stored
+            .pop()
+            .ok_or_else(|| StoreError::Corrupt("load pot: no answer".into()))
+    }
+
+    async fn load_pots(
+        &self,
+        shard: ShardId,
+        pots: &[PotRef],
+    ) -> Result<Vec<StoredPot>, StoreError> {
+        self.load_pot_chunks(shard, pots).await
     }
 
     async fn load_history(
@@ -196,7 +157,8 @@ impl ShardState for RedisStore {
             .key(keys::lease(shard))
             .key(keys::applied(shard))
             .key(keys::commands(shard))
-            .key(keys::outbox(shard));
+            .key(keys::outbox(shard))
+            .key(keys::dead_letters(shard));
         for w in &commit.pots {
             invocation
                 .key(keys::pot(shard, &w.location, &w.product))
@@ -217,7 +179,18 @@ impl ShardState for RedisStore {
             .arg(deadline)
             .arg(commit.applied.to_string())
             .arg(millis(retention).max(1))
-            .arg(codec::encode_batch(commit)?);
+            .arg(codec::encode_batch(commit)?)
+            .arg(DEAD_LETTER_MAX_LEN);
+        for dead in &commit.dead_letters {
+            let fields = &dead.entry.fields[..dead.entry.fields.len().min(DEAD_LETTER_MAX_FIELDS)];
+            invocation
+                .arg(dead.id.to_string())
+                .arg(&dead.entry.error)
+                .arg(fields.len());
+            for (name, value) in fields {
+                invocation.arg(name).arg(value.as_slice());
+            }
+        }
         let mut conn = self.conn.clone();
         let answer: String = self
             .run("commit", invocation.invoke_async(&mut conn))
