@@ -10,6 +10,7 @@ mod blocking;
 mod codec;
 mod conn;
 pub mod keys;
+mod leases;
 mod log;
 mod membership;
 mod replies;
