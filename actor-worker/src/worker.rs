@@ -279,6 +279,17 @@ impl Supervisor {
             .iter()
             .filter_map(|shard| self.owned.remove(shard))
             .collect();
+        self.count_self_stops(&ended);
+        let store = self.store.as_ref();
+        let released = futures::future::join_all(ended.into_iter().map(|o| end(store, o))).await;
+        if released.contains(&true) {
+            self.announce().await;
+        }
+    }
+
+    /// Counts and logs, by why, the shards of `ended` whose lease is no longer surely held:
+    /// their drivers stopped, or are stopping, on their own.
+    fn count_self_stops(&self, ended: &[Owned]) {
         for lapse in [Lapse::RenewalsMissed, Lapse::Taken] {
             let shards: Vec<ShardId> = ended
                 .iter()
@@ -303,15 +314,11 @@ impl Supervisor {
                 }
             }
         }
-        let store = self.store.as_ref();
-        let released = futures::future::join_all(ended.into_iter().map(|o| end(store, o))).await;
-        if released.contains(&true) {
-            self.announce().await;
-        }
     }
 
     /// Stops the drivers of `shards`; once each has committed its in-flight batch its lease is
-    /// released, and the release announced, without holding up this loop.
+    /// released, and the release announced, without holding up this loop. A shard whose lease
+    /// already lapsed counts as stopped on its own, not handed off.
     fn hand_off(&mut self, shards: &[ShardId]) {
         let mut ending = Vec::new();
         for shard in shards {
@@ -324,6 +331,7 @@ impl Supervisor {
                 ending.push(owned);
             }
         }
+        self.count_self_stops(&ending);
         let store = self.store.clone();
         let me = self.settings.worker_id.clone();
         self.handoffs.spawn(async move {
