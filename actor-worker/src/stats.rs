@@ -3,6 +3,8 @@
 use metrics::{Counter, Gauge, Histogram};
 use shared::metrics::Metrics;
 
+use crate::lease::Lapse;
+
 /// Handles to every instrument the worker updates. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Stats {
@@ -13,6 +15,9 @@ pub(crate) struct Stats {
     pub(crate) dead_letters: Counter,
     /// `stock_shard_handoffs_total`: shards given up to their preferred owner.
     pub(crate) shard_handoffs: Counter,
+    /// `stock_lease_self_stops_total{reason}`: shards this worker stopped because their lease
+    /// was no longer surely held, by [`Lapse`].
+    lease_self_stops: [Counter; 2],
     pub(crate) pots_loaded: Gauge,
     pub(crate) leases_held: Gauge,
     pub(crate) moves_in_transit: Gauge,
@@ -29,6 +34,10 @@ impl Stats {
             fenced_rejections: metrics.counter("stock_fenced_rejections_total", &[]),
             dead_letters: metrics.counter("stock_dead_letters_total", &[]),
             shard_handoffs: metrics.counter("stock_shard_handoffs_total", &[]),
+            lease_self_stops: [Lapse::RenewalsMissed, Lapse::Taken].map(|lapse| {
+                let reason = lapse.label().to_owned();
+                metrics.counter("stock_lease_self_stops_total", &[("reason", reason)])
+            }),
             pots_loaded: metrics.gauge("stock_pots_loaded", &[]),
             leases_held: metrics.gauge("stock_leases_held", &[]),
             moves_in_transit: metrics.gauge("stock_moves_in_transit", &[]),
@@ -42,7 +51,19 @@ impl Stats {
         stats.fenced_rejections.increment(0);
         stats.dead_letters.increment(0);
         stats.shard_handoffs.increment(0);
+        for counter in &stats.lease_self_stops {
+            counter.increment(0);
+        }
         stats
+    }
+
+    /// Counts `shards` shards stopped for `lapse`.
+    pub(crate) fn lease_self_stops(&self, lapse: Lapse, shards: usize) {
+        let index = match lapse {
+            Lapse::RenewalsMissed => 0,
+            Lapse::Taken => 1,
+        };
+        self.lease_self_stops[index].increment(shards as u64);
     }
 
     /// `stock_stream_lag_seconds{shard}`: age, in store time, of the oldest command of the

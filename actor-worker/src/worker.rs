@@ -14,7 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::driver::ShardDriver;
-use crate::lease::Lease;
+use crate::lease::{Lapse, Lease};
 use crate::membership::{self, Plan, View};
 use crate::stats::Stats;
 
@@ -189,12 +189,16 @@ impl Supervisor {
         }
     }
 
+    /// Renews the leases of every running driver in one store round: it must end well inside
+    /// the leases' validity window however many shards this worker holds.
     async fn renew(&self) {
-        for owned in self.owned.values() {
-            if !owned.task.is_finished() {
-                owned.lease.renew(self.store.as_ref()).await;
-            }
-        }
+        let leases: Vec<&Lease> = self
+            .owned
+            .values()
+            .filter(|o| !o.task.is_finished())
+            .map(|o| o.lease.as_ref())
+            .collect();
+        Lease::renew_each(self.store.as_ref(), self.settings.lease_ttl, &leases).await;
     }
 
     /// Heartbeat, then one step towards this worker's share: reaps stopped drivers, claims free
@@ -262,6 +266,8 @@ impl Supervisor {
     }
 
     /// Forgets shards whose driver stopped (lease lost, or a fault) and gives their leases back.
+    /// Shards stopped because their lease was no longer surely held are counted and logged by
+    /// why: the trace an operator reads to tell a paused worker from a crashed one.
     async fn reap(&mut self) {
         let finished: Vec<ShardId> = self
             .owned
@@ -269,19 +275,50 @@ impl Supervisor {
             .filter(|(_, o)| o.task.is_finished())
             .map(|(s, _)| *s)
             .collect();
-        let mut released = false;
-        for shard in finished {
-            if let Some(owned) = self.owned.remove(&shard) {
-                released |= end(self.store.as_ref(), owned).await;
-            }
-        }
-        if released {
+        let ended: Vec<Owned> = finished
+            .iter()
+            .filter_map(|shard| self.owned.remove(shard))
+            .collect();
+        self.count_self_stops(&ended);
+        let store = self.store.as_ref();
+        let released = futures::future::join_all(ended.into_iter().map(|o| end(store, o))).await;
+        if released.contains(&true) {
             self.announce().await;
         }
     }
 
+    /// Counts and logs, by why, the shards of `ended` whose lease is no longer surely held:
+    /// their drivers stopped, or are stopping, on their own.
+    fn count_self_stops(&self, ended: &[Owned]) {
+        for lapse in [Lapse::RenewalsMissed, Lapse::Taken] {
+            let shards: Vec<ShardId> = ended
+                .iter()
+                .filter(|o| o.lease.lapse() == Some(lapse))
+                .map(|o| o.lease.shard())
+                .collect();
+            if shards.is_empty() {
+                continue;
+            }
+            self.stats.lease_self_stops(lapse, shards.len());
+            let count = shards.len();
+            match lapse {
+                Lapse::RenewalsMissed => {
+                    tracing::warn!(count, ?shards, "stopped its shards: lease renewals missed");
+                }
+                Lapse::Taken => {
+                    tracing::warn!(
+                        count,
+                        ?shards,
+                        "stopped its shards: leases taken by another worker"
+                    );
+                }
+            }
+        }
+    }
+
     /// Stops the drivers of `shards`; once each has committed its in-flight batch its lease is
-    /// released, and the release announced, without holding up this loop.
+    /// released, and the release announced, without holding up this loop. A shard whose lease
+    /// already lapsed counts as stopped on its own, not handed off.
     fn hand_off(&mut self, shards: &[ShardId]) {
         let mut ending = Vec::new();
         for shard in shards {
@@ -294,6 +331,7 @@ impl Supervisor {
                 ending.push(owned);
             }
         }
+        self.count_self_stops(&ending);
         let store = self.store.clone();
         let me = self.settings.worker_id.clone();
         self.handoffs.spawn(async move {
@@ -316,22 +354,22 @@ impl Supervisor {
     }
 
     async fn acquire(&mut self, shards: &[ShardId]) {
-        for &shard in shards {
-            let lease = match Lease::acquire(
-                self.store.as_ref(),
-                shard,
-                &self.settings.worker_id,
-                self.settings.lease_ttl,
-            )
-            .await
-            {
-                Ok(Some(lease)) => Arc::new(lease),
-                Ok(None) => continue,
-                Err(error) => {
-                    tracing::warn!(%error, "claiming shards failed; retrying later");
-                    return;
-                }
-            };
+        if shards.is_empty() {
+            return;
+        }
+        let (leases, failure) = Lease::acquire_each(
+            self.store.as_ref(),
+            shards,
+            &self.settings.worker_id,
+            self.settings.lease_ttl,
+        )
+        .await;
+        if let Some(error) = failure {
+            tracing::warn!(%error, "claiming shards failed; retrying later");
+        }
+        for lease in leases {
+            let lease = Arc::new(lease);
+            let shard = lease.shard();
             tracing::info!(shard, epoch = lease.token().epoch, "lease acquired");
             let (stop, stopping) = watch::channel(false);
             let driver = ShardDriver::new(

@@ -137,7 +137,12 @@ async fn wait_drained(stack: &Stack) -> anyhow::Result<()> {
     .await
 }
 
-/// Waits until worker `index` reports holding `count` leases.
+/// Shards a worker stopped on its own because it missed its lease renewals (a counter: once
+/// made, a stop stays counted).
+const RENEWALS_MISSED: &str = r#"stock_lease_self_stops_total{reason="renewals_missed"}"#;
+
+/// Waits until worker `index` reports holding `count` leases: a state that lasts, not one passed
+/// through (the leases held after a take-over by another worker, say).
 async fn wait_leases_held(stack: &Stack, index: usize, count: u32) -> anyhow::Result<()> {
     let what = format!("worker #{index} holding {count} leases");
     eventually(&what, SETTLE, || async {
@@ -166,8 +171,9 @@ async fn a_paused_or_fenced_off_worker_commits_nothing_and_every_write_lands_onc
     let stack = Stack::start("leases-and-fencing", config).await.unwrap();
     stack
         .run(async |stack| {
-            // Each shard is leased by exactly one of the two workers.
-            stack.wait_all_owned_by(&["w1", "w2"], SETTLE).await?;
+            // Each shard is leased by exactly one of the two workers, and no hand-off is under
+            // way: a shard being handed off when its owner is paused stops for that reason.
+            wait_halves(stack).await?;
             eventually("the two workers' leases to add up", SETTLE, || async {
                 let a = stack.worker_metric(0, "stock_leases_held").await?;
                 let b = stack.worker_metric(1, "stock_leases_held").await?;
@@ -186,6 +192,7 @@ async fn a_paused_or_fenced_off_worker_commits_nothing_and_every_write_lands_onc
                 .worker_metric(a, "stock_commit_batch_size_count")
                 .await?;
             ensure!(a_commits > 0.0, "the owner of shard 0 reports no commit");
+            let a_stops = stack.worker_metric(a, RENEWALS_MISSED).await?;
             stack.pause_worker(a).await?;
             let b_id = stack.worker_id(b).await?;
             let b_only = [b_id.as_str()];
@@ -197,9 +204,17 @@ async fn a_paused_or_fenced_off_worker_commits_nothing_and_every_write_lands_onc
             written?;
             taken?;
             stack.resume_worker(a).await?;
-            wait_leases_held(stack, a, 0).await?;
-            // Read before any new write: the resumed worker rejoins the balance and may then take
-            // shards back under new leases and commit legitimately.
+            // The resumed worker stops every shard it held on its own. Its count of such stops
+            // stays put once made, unlike the leases it holds: it rejoins the balance at once
+            // and may take shards back under new leases within milliseconds.
+            let what = format!("the resumed worker to stop its {} shards", lost.len());
+            eventually(&what, SETTLE, || async {
+                let stops = stack.worker_metric(a, RENEWALS_MISSED).await? - a_stops;
+                Ok((stops >= lost.len() as f64).then_some(()))
+            })
+            .await?;
+            // Read before any new write: shards taken back under new leases may commit
+            // legitimately.
             let a_commits_after = stack
                 .worker_metric(a, "stock_commit_batch_size_count")
                 .await?;
@@ -213,6 +228,10 @@ async fn a_paused_or_fenced_off_worker_commits_nothing_and_every_write_lands_onc
                 lost.len()
             );
             ensure!(
+                a_log.contains("stopped its shards: lease renewals missed"),
+                "the resumed worker did not say why it stopped its shards"
+            );
+            ensure!(
                 a_commits_after == a_commits,
                 "the resumed worker committed {} batches after losing its leases",
                 a_commits_after - a_commits
@@ -222,22 +241,30 @@ async fn a_paused_or_fenced_off_worker_commits_nothing_and_every_write_lands_onc
                 ensure!(quantity == 7.0, "{location}: {quantity}, expected 7.0");
             }
 
-            // A stale token: the lease taken from under B while B still believes it holds it.
+            // A stale token: the lease taken from under its holder while it still believes it
+            // holds it. The resumed worker takes shards back one hand-off at a time: the holder
+            // is only known for sure once the two hold half each, which then lasts.
+            wait_halves(stack).await?;
             let shard = shard_of(&locations[0], shards);
+            let holder = stack.lease_owners().await?[shard as usize]
+                .clone()
+                .context("the shard unowned")?;
+            let h = if holder == "w1" { 0 } else { 1 };
             let fenced_before = stack
-                .worker_metric(b, "stock_fenced_rejections_total")
+                .worker_metric(h, "stock_fenced_rejections_total")
                 .await?;
+            let lost_before = stack.worker_log(h).await?.matches("lease lost").count();
             steal_lease(stack, shard).await?;
             let body = delivery("fenced-1", &[("p", 8.0)]);
             let fenced = stack.deliver(&locations[0], &body).await?;
             expect_status(&fenced, 503, "a write on a fenced-off shard")?;
             let fenced_after = stack
-                .worker_metric(b, "stock_fenced_rejections_total")
+                .worker_metric(h, "stock_fenced_rejections_total")
                 .await?;
-            let b_log = stack.worker_log(b).await?;
+            let lost_after = stack.worker_log(h).await?.matches("lease lost").count();
             ensure!(
-                fenced_after > fenced_before || b_log.contains("lease lost"),
-                "the worker neither had a commit fenced off nor noticed the lease loss"
+                fenced_after > fenced_before || lost_after > lost_before,
+                "the holder neither had a commit fenced off nor noticed the lease loss"
             );
             eprintln!(
                 "fenced commits rejected by Redis: {}",
@@ -257,6 +284,24 @@ async fn a_paused_or_fenced_off_worker_commits_nothing_and_every_write_lands_onc
             Ok(())
         })
         .await;
+}
+
+/// Waits until `w1` and `w2` hold half the shards each: the balance of two workers, which then
+/// lasts (no hand-off under way, none to come).
+async fn wait_halves(stack: &Stack) -> anyhow::Result<()> {
+    let half = stack.config().shards as usize / 2;
+    let holds_half = |owners: &[Option<String>], id: &str| {
+        owners.iter().filter(|o| o.as_deref() == Some(id)).count() == half
+    };
+    eventually(
+        "the two workers holding half the shards each",
+        SETTLE,
+        || async {
+            let owners = stack.lease_owners().await?;
+            Ok((holds_half(&owners, "w1") && holds_half(&owners, "w2")).then_some(()))
+        },
+    )
+    .await
 }
 
 /// One single-line delivery of `quantity` of `p` at every location, all at once; all 201.

@@ -1,11 +1,12 @@
-//! Test support (feature `testing`): a throw-away `redis-server` on a free loopback port, and the
-//! store contract every backend runs ([`contract`]).
+//! Test support (feature `testing`): a throw-away `redis-server` on a free loopback port, the
+//! store contract every backend runs ([`contract`]), and a store made distant ([`latency`]).
 //!
 //! Each [`TestRedis`] is its own server with its own working directory, started with
 //! `--save "" --appendonly no` unless told otherwise, and killed when dropped. It never uses
 //! port 6379, where a developer's own Redis may run.
 
 pub mod contract;
+pub mod latency;
 pub mod redis_backend;
 
 use std::io::{Read, Write};

@@ -14,7 +14,7 @@ use crate::reply::{IdempotencyRecord, Reply};
 use crate::shard::ShardId;
 
 /// A failure of the store itself (unreachable, timed out, corrupt data).
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -240,6 +240,35 @@ pub trait Leases: Send + Sync {
     ) -> Result<Option<LeaseToken>, StoreError>;
     /// Extends the lease if the token still holds it.
     async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, StoreError>;
+    /// [`Leases::acquire`] of each of `shards`, in as few round trips as the backend allows (a
+    /// worker claims many shards at once): one answer per shard, in order, each its own — a
+    /// failure for one shard leaves the answers for the others standing.
+    async fn acquire_each(
+        &self,
+        shards: &[ShardId],
+        worker: &str,
+        ttl: Duration,
+    ) -> Vec<Result<Option<LeaseToken>, StoreError>> {
+        let mut answers = Vec::with_capacity(shards.len());
+        for &shard in shards {
+            answers.push(self.acquire(shard, worker, ttl).await);
+        }
+        answers
+    }
+    /// [`Leases::renew`] of each token, in as few round trips as the backend allows (a worker
+    /// renews every lease it holds at once, and must be done well inside the lease's validity):
+    /// one answer per token, in order, each its own.
+    async fn renew_each(
+        &self,
+        tokens: &[LeaseToken],
+        ttl: Duration,
+    ) -> Vec<Result<bool, StoreError>> {
+        let mut answers = Vec::with_capacity(tokens.len());
+        for token in tokens {
+            answers.push(self.renew(token, ttl).await);
+        }
+        answers
+    }
     /// Deletes the lease if the token still holds it.
     async fn release(&self, token: &LeaseToken) -> Result<bool, StoreError>;
     /// Records that `worker` is alive now (membership: `stock:workers`).

@@ -9,6 +9,7 @@
 
 mod fence;
 pub mod fixture;
+mod lease;
 mod membership;
 mod pot;
 mod record;
@@ -28,6 +29,7 @@ pub use fence::{
     a_pot_change_at_the_wrong_position_refuses_the_whole_commit, a_token_of_another_shard_is_stale,
     an_expired_lease_fences_commits_and_can_be_acquired_again,
 };
+pub use lease::leases_taken_and_renewed_many_at_a_time_answer_for_each_shard;
 pub use membership::{
     a_worker_that_leaves_is_no_longer_live, an_announcement_wakes_a_membership_waiter,
     the_cluster_view_names_the_holder_of_each_lease,
@@ -108,6 +110,7 @@ macro_rules! store_contract_tests {
             a_commit_with_a_stale_token_writes_nothing,
             an_expired_lease_fences_commits_and_can_be_acquired_again,
             a_token_of_another_shard_is_stale,
+            leases_taken_and_renewed_many_at_a_time_answer_for_each_shard,
             a_batch_past_its_deadline_writes_nothing,
             a_pot_change_at_the_wrong_position_refuses_the_whole_commit,
             settle_waits_for_the_deadline_then_reports_the_record_or_its_absence,

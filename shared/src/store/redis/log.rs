@@ -1,4 +1,5 @@
-//! Command streams and shard leases over Redis: `XADD`/`XREAD` and the lease scripts.
+//! Command streams and shard leases over Redis: `XADD`/`XREAD` and the lease scripts (taken and
+//! renewed many at a time in `leases`).
 
 use std::time::Duration;
 
@@ -86,37 +87,33 @@ impl Leases for RedisStore {
         worker: &str,
         ttl: Duration,
     ) -> Result<Option<LeaseToken>, StoreError> {
-        let nonce = format!("{:016x}", rand::random::<u64>());
-        let mut conn = self.conn.clone();
-        let mut invocation = scripts::ACQUIRE.prepare_invoke();
-        invocation
-            .key(keys::lease(shard))
-            .key(keys::epoch(shard))
-            .arg(worker)
-            .arg(&nonce)
-            .arg(millis(ttl).max(1));
-        let epoch: Option<u64> = self
-            .run("acquire", invocation.invoke_async(&mut conn))
-            .await?;
-        Ok(epoch.map(|epoch| LeaseToken {
-            shard,
-            worker: worker.to_owned(),
-            epoch,
-            nonce,
-        }))
+        let answer = self.acquire_leases(&[shard], worker, ttl).await.pop();
+        answer.unwrap_or_else(|| Err(StoreError::Corrupt("acquire: no answer".into())))
     }
 
     async fn renew(&self, token: &LeaseToken, ttl: Duration) -> Result<bool, StoreError> {
-        let mut conn = self.conn.clone();
-        let mut invocation = scripts::RENEW.prepare_invoke();
-        invocation
-            .key(keys::lease(token.shard))
-            .arg(token.value())
-            .arg(millis(ttl).max(1));
-        let renewed: i64 = self
-            .run("renew", invocation.invoke_async(&mut conn))
-            .await?;
-        Ok(renewed == 1)
+        let answer = self
+            .renew_leases(std::slice::from_ref(token), ttl)
+            .await
+            .pop();
+        answer.unwrap_or_else(|| Err(StoreError::Corrupt("renew: no answer".into())))
+    }
+
+    async fn acquire_each(
+        &self,
+        shards: &[ShardId],
+        worker: &str,
+        ttl: Duration,
+    ) -> Vec<Result<Option<LeaseToken>, StoreError>> {
+        self.acquire_leases(shards, worker, ttl).await
+    }
+
+    async fn renew_each(
+        &self,
+        tokens: &[LeaseToken],
+        ttl: Duration,
+    ) -> Vec<Result<bool, StoreError>> {
+        self.renew_leases(tokens, ttl).await
     }
 
     async fn release(&self, token: &LeaseToken) -> Result<bool, StoreError> {

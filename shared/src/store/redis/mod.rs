@@ -13,6 +13,7 @@ mod entries;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+mod leases;
 mod log;
 mod membership;
 mod pots;
