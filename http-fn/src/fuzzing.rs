@@ -125,7 +125,11 @@ pub fn path_param(data: &[u8]) {
     };
     let segment = path_segment(&id);
     assert!(!segment.contains(['/', '?', '#']), "segment {segment:?}");
-    assert_eq!(decode_path_param(&segment).as_deref(), Some(id.as_str()), "raw {raw:?}");
+    assert_eq!(
+        decode_path_param(&segment).as_deref(),
+        Some(id.as_str()),
+        "raw {raw:?}"
+    );
     assert_eq!(decode_path_param(&path_segment(raw)).as_deref(), Some(raw));
     if !raw.contains('%') {
         assert_eq!(id, raw);
