@@ -147,35 +147,18 @@ pub fn path_param(data: &[u8]) {
 mod tests {
     use super::*;
 
-    /// The committed seed files of one fuzz target, read from `fuzz/seeds/<target>/`.
-    fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
-        let mut seeds: Vec<_> = std::fs::read_dir(dir.join(target))
-            .unwrap()
-            .map(|entry| {
-                let path = entry.unwrap().path();
-                (path.display().to_string(), std::fs::read(&path).unwrap())
-            })
-            .collect();
-        seeds.sort();
-        assert!(!seeds.is_empty(), "no seeds for {target}");
-        seeds
-    }
+    use shared::fuzzing::replay_seeds;
 
     #[test]
     fn every_seed_of_the_bodies_target_holds_its_properties() {
-        for (name, data) in seeds("bodies") {
-            let replay = std::panic::catch_unwind(|| bodies(&data));
-            assert!(replay.is_ok(), "{name}");
-        }
+        let replayed = replay_seeds("bodies", bodies);
+        assert!(replayed.is_ok(), "{replayed:?}");
     }
 
     #[test]
     fn every_seed_of_the_path_param_target_holds_its_properties() {
-        for (name, data) in seeds("path_param") {
-            let replay = std::panic::catch_unwind(|| path_param(&data));
-            assert!(replay.is_ok(), "{name}");
-        }
+        let replayed = replay_seeds("path_param", path_param);
+        assert!(replayed.is_ok(), "{replayed:?}");
     }
 
     #[test]

@@ -5,6 +5,34 @@ use crate::domain::LocalDateTime;
 
 pub use crate::store::redis::fuzzing::stored_value;
 
+/// Runs `target` over every committed seed of the fuzz target `name` (`fuzz/seeds/<name>/`, so
+/// that plain `cargo test` exercises each entry point); the seeds replayed, or the names of the
+/// seeds that broke a property (or could not be read).
+pub fn replay_seeds(name: &str, target: fn(&[u8])) -> Result<usize, Vec<String>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/seeds")
+        .join(name);
+    let entries = std::fs::read_dir(&dir).map_err(|e| vec![format!("{}: {e}", dir.display())])?;
+    let mut paths: Vec<_> = entries
+        .filter_map(|entry| entry.ok())
+        .map(|e| e.path())
+        .collect();
+    paths.sort();
+    let broken: Vec<String> = paths
+        .iter()
+        .filter(|path| match std::fs::read(path) {
+            Ok(data) => std::panic::catch_unwind(|| target(&data)).is_err(),
+            Err(_) => true,
+        })
+        .map(|path| path.display().to_string())
+        .collect();
+    match (paths.len(), broken.is_empty()) {
+        (0, _) => Err(vec![format!("no seeds in {}", dir.display())]),
+        (count, true) => Ok(count),
+        (_, false) => Err(broken),
+    }
+}
+
 /// Parses `data` as a date-time. No input may panic; whatever parses renders as text that parses
 /// back to the same value and renders the same again, and survives the internal wire form.
 pub fn date_time(data: &[u8]) {
@@ -35,34 +63,15 @@ pub fn date_time(data: &[u8]) {
 mod tests {
     use super::*;
 
-    /// The committed seed files of one fuzz target, read from `fuzz/seeds/<target>/`.
-    fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
-        let mut seeds: Vec<_> = std::fs::read_dir(dir.join(target))
-            .unwrap()
-            .map(|entry| {
-                let path = entry.unwrap().path();
-                (path.display().to_string(), std::fs::read(&path).unwrap())
-            })
-            .collect();
-        seeds.sort();
-        assert!(!seeds.is_empty(), "no seeds for {target}");
-        seeds
-    }
-
     #[test]
     fn every_seed_of_the_date_time_target_holds_its_properties() {
-        for (name, data) in seeds("date_time") {
-            let replay = std::panic::catch_unwind(|| date_time(&data));
-            assert!(replay.is_ok(), "{name}");
-        }
+        let replayed = replay_seeds("date_time", date_time);
+        assert!(replayed.is_ok(), "{replayed:?}");
     }
 
     #[test]
     fn every_seed_of_the_stored_value_target_holds_its_properties() {
-        for (name, data) in seeds("stored_value") {
-            let replay = std::panic::catch_unwind(|| stored_value(&data));
-            assert!(replay.is_ok(), "{name}");
-        }
+        let replayed = replay_seeds("stored_value", stored_value);
+        assert!(replayed.is_ok(), "{replayed:?}");
     }
 }
