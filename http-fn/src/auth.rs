@@ -282,10 +282,12 @@ mod tests {
     use aws_lc_rs::rsa::{KeyPair, KeySize};
     use aws_lc_rs::signature::KeyPair as _;
     use base64::Engine;
-    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use http::{HeaderMap, HeaderValue, header};
     use jsonwebtoken::{EncodingKey, Header, get_current_timestamp};
     use serde_json::json;
+
+    use crate::demo::pem;
 
     use super::*;
 
@@ -296,19 +298,6 @@ mod tests {
         private_pem: String,
         spki_pem: String,
         pkcs1_pem: String,
-    }
-
-    fn pem(label: &str, der: &[u8]) -> String {
-        let body = STANDARD.encode(der);
-        let lines: Vec<&str> = body
-            .as_bytes()
-            .chunks(64)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        format!(
-            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-            lines.join("\n")
-        )
     }
 
     /// One key pair for the whole test run: generating RSA keys is slow.

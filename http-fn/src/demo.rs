@@ -135,7 +135,7 @@ pub fn key_pair_pems() -> anyhow::Result<(String, String)> {
 }
 
 /// Wraps DER bytes in PEM armour with 64-character base64 lines.
-fn pem(label: &str, der: &[u8]) -> String {
+pub fn pem(label: &str, der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
     let mut text = format!("-----BEGIN {label}-----\n");
     for line in body.as_bytes().chunks(64) {

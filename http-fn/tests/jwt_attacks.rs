@@ -18,6 +18,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use http::HeaderValue;
 use http_fn::auth::Authenticator;
+use http_fn::demo::pem;
 use http_fn::dispatch::Dispatcher;
 use http_fn::locations::file::FileLocations;
 use http_fn::routes::router;
@@ -59,19 +60,6 @@ fn keys() -> &'static Keys {
             stranger,
         }
     })
-}
-
-fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let lines: Vec<&str> = body
-        .as_bytes()
-        .chunks(64)
-        .map(|c| std::str::from_utf8(c).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
 
 fn b64(bytes: impl AsRef<[u8]>) -> String {

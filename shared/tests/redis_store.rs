@@ -10,8 +10,8 @@ use shared::reply::Reply;
 use shared::shard::shard_of;
 use shared::store::redis::{RedisOptions, RedisStore, ReplyChannelKind, keys};
 use shared::store::{
-    CommandLog, CommitError, LeaseToken, Leases, ReadModel, Replies, ReplyWaiter, Settled,
-    ShardCommit, ShardState, StoreError, StreamId,
+    CommandLog, CommitError, LeaseToken, Leases, ReadModel, Replies, Settled, ShardCommit,
+    ShardState, StoreError, StreamId,
 };
 use shared::testing::TestRedis;
 use shared::testing::contract::fixture::{
@@ -30,12 +30,6 @@ shared::store_contract_tests!(RedisBackend::start(
 
 async fn store(server: &TestRedis) -> RedisStore {
     RedisStore::connect(&server.url(), 1, ReplyChannelKind::Stream)
-        .await
-        .unwrap()
-}
-
-async fn next(waiter: &mut ReplyWaiter) -> Option<Reply> {
-    tokio::time::timeout(Duration::from_secs(5), waiter.replies.recv())
         .await
         .unwrap()
 }
@@ -352,20 +346,7 @@ async fn a_rediss_url_connects_over_tls() {
         .await
         .unwrap();
     store.ping().await.unwrap();
-    let token = leased(&store).await;
-    let mut commit = ShardCommit::new(0, StreamId { ms: 1, seq: 0 });
-    commit.pots.push(write(1, 5.0, false));
-    store.commit(&token, &commit, DAY).await.unwrap();
-    assert_eq!(store.read_pots(&[pot()]).await.unwrap()[0].quantity, 5.0);
-    store.append(0, &envelope("c1")).await.unwrap();
-    let read = store.read(0, StreamId::ZERO, 10, Duration::from_millis(100));
-    assert_eq!(read.await.unwrap().len(), 1);
-    let mut waiter = store.open().await.unwrap();
-    store
-        .send(&waiter.address, &Reply::ContentMismatch)
-        .await
-        .unwrap();
-    assert_eq!(next(&mut waiter).await, Some(Reply::ContentMismatch));
+    redis_backend::use_every_connection(&store).await;
 }
 
 #[tokio::test]

@@ -7,11 +7,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::{Cmd, FromRedisValue, Value};
 
+use super::contract::fixture::{DAY, envelope, leased, pot, write};
 use super::contract::{Backend, StoreAid, eventually};
 use super::{TestRedis, TestRedisCluster};
+use crate::reply::Reply;
 use crate::shard::ShardId;
 use crate::store::redis::{RedisStore, ReplyChannelKind, keys};
-use crate::store::{LeaseToken, Leases, Store};
+use crate::store::{
+    CommandLog, LeaseToken, Leases, ReadModel, Replies, ShardCommit, ShardState, Store, StreamId,
+};
 
 /// What the backend needs from a Redis deployment.
 #[async_trait]
@@ -34,6 +38,40 @@ pub async fn query<T: FromRedisValue>(deployment: &dyn Deployment, cmd: &Cmd) ->
         Ok(value) => value,
         Err(e) => panic!("unexpected answer to a test command: {e}"),
     }
+}
+
+/// Uses once each kind of connection a one-shard `store` opens — a fenced commit read back, an
+/// append read back by a blocking read, a reply received on a reply channel — so that a test of
+/// how the store connects (TLS, a password user) covers every one of them.
+///
+/// # Panics
+/// If any of them fails.
+pub async fn use_every_connection(store: &RedisStore) {
+    let token = leased(store).await;
+    let mut commit = ShardCommit::new(0, StreamId { ms: 1, seq: 0 });
+    commit.pots.push(write(1, 5.0, false));
+    if let Err(e) = store.commit(&token, &commit, DAY).await {
+        panic!("commit: {e:?}");
+    }
+    let pots = store.read_pots(&[pot()]).await;
+    assert!(matches!(&pots, Ok(p) if p[0].quantity == 5.0), "{pots:?}");
+    if let Err(e) = store.append(0, &envelope("c1")).await {
+        panic!("append: {e:?}");
+    }
+    let read = store.read(0, StreamId::ZERO, 10, Duration::from_millis(100));
+    assert!(matches!(read.await, Ok(entries) if entries.len() == 1));
+    let mut waiter = match store.open().await {
+        Ok(waiter) => waiter,
+        Err(e) => panic!("open a reply channel: {e:?}"),
+    };
+    if let Err(e) = store.send(&waiter.address, &Reply::ContentMismatch).await {
+        panic!("send a reply: {e:?}");
+    }
+    let reply = tokio::time::timeout(Duration::from_secs(5), waiter.replies.recv()).await;
+    assert!(
+        matches!(reply, Ok(Some(Reply::ContentMismatch))),
+        "{reply:?}"
+    );
 }
 
 /// The `blocked_clients` figure of one node's `INFO clients`.
