@@ -1,7 +1,8 @@
 //! What the deployment descriptions rely on, checked on a real stack (a `redis-server`, an
 //! `http-fn` node with `NODE_ROLE=http`, `actor-worker` processes): the backlog gauge that scales
 //! the worker pool from zero (docs/OPERATIONS.md, "Scaling to zero"), and the metric names of
-//! the Grafana dashboard `infra/grafana/stock-api.json`.
+//! the Grafana dashboard `infra/grafana/stock-api.json` and of the KEDA triggers
+//! `infra/k8s/base/worker-scaler.yaml`.
 //!
 //! Needs the debug binaries (`cargo build --bins`) and `redis-server` on `PATH`.
 
@@ -184,16 +185,30 @@ fn sample_names(page: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_metric_of_the_dashboard_is_exported_by_a_running_stack() {
-    let _serial = SERIAL.lock().await;
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../infra/grafana/stock-api.json"
+/// The metric names of the Prometheus queries of the KEDA triggers (`query:` lines).
+fn scaler_metric_names(manifest: &str) -> anyhow::Result<BTreeSet<String>> {
+    let queries: Vec<&str> = manifest
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("query:"))
+        .collect();
+    ensure!(
+        queries.len() >= 2,
+        "the scaler has {} queries",
+        queries.len()
     );
-    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let (names, expressions) = dashboard_metric_names(&dashboard).unwrap();
+    Ok(queries.into_iter().flat_map(metric_names).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_metric_of_the_dashboard_and_the_worker_scaler_is_exported_by_a_running_stack() {
+    let _serial = SERIAL.lock().await;
+    let infra = concat!(env!("CARGO_MANIFEST_DIR"), "/../infra");
+    let text = std::fs::read_to_string(format!("{infra}/grafana/stock-api.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).unwrap();
+    let (mut names, expressions) = dashboard_metric_names(&dashboard).unwrap();
     assert!(expressions >= 10, "only {expressions} expressions");
+    let scaler = std::fs::read_to_string(format!("{infra}/k8s/base/worker-scaler.yaml")).unwrap();
+    names.extend(scaler_metric_names(&scaler).unwrap());
     let location = "D1".to_owned();
     let estate = Estate::from_rows([(location.as_str(), "", vec![TRACKED.to_owned()])]).unwrap();
     // The Location API client (and its breaker gauge) exists only with a Location API.
@@ -219,7 +234,7 @@ async fn every_metric_of_the_dashboard_is_exported_by_a_running_stack() {
             let missing: Vec<&String> = names.difference(&exported).collect();
             ensure!(
                 missing.is_empty(),
-                "dashboard metrics nobody exports: {missing:?}\nexported: {exported:?}"
+                "metrics queried that nobody exports: {missing:?}\nexported: {exported:?}"
             );
             Ok(())
         })
