@@ -51,6 +51,9 @@ pub struct StackConfig {
     pub reply_channel: String,
     /// Ids of the tracked root locations of the estate (`STOCK_LOCATIONS_FILE`).
     pub locations: Vec<String>,
+    /// Base URL of a Location API (`STOCK_LOCATION_API_URL`) the HTTP node asks instead of the
+    /// estate file of `locations`.
+    pub location_api: Option<String>,
     /// Extra `redis-server` arguments, at start and at every restart (e.g. `--appendonly yes
     /// --appendfsync always` for a Redis that survives restarts).
     pub redis_args: Vec<String>,
@@ -65,6 +68,7 @@ impl Default for StackConfig {
             command_timeout: Duration::from_secs(2),
             reply_channel: "stream".to_owned(),
             locations: Vec::new(),
+            location_api: None,
             redis_args: Vec::new(),
         }
     }
@@ -542,7 +546,10 @@ fn http_vars(
         ("STOCK_REPLY_CHANNEL", &config.reply_channel),
     ]));
     vars.insert("STOCK_JWT_PUBLIC_KEY_FILE".into(), path_text(&key_file));
-    vars.insert("STOCK_LOCATIONS_FILE".into(), path_text(&estate_file));
+    match &config.location_api {
+        Some(url) => vars.insert("STOCK_LOCATION_API_URL".into(), url.clone()),
+        None => vars.insert("STOCK_LOCATIONS_FILE".into(), path_text(&estate_file)),
+    };
     let timeout = humantime::format_duration(config.command_timeout).to_string();
     vars.insert("STOCK_COMMAND_TIMEOUT".into(), timeout);
     Ok(vars)

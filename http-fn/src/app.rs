@@ -14,6 +14,7 @@ use shared::store::redis::RedisStore;
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
+use crate::backlog;
 use crate::config::{Config, LocationSourceConfig, NodeRole, ServerSettings};
 use crate::dispatch::Dispatcher;
 use crate::locations::file::FileLocations;
@@ -28,12 +29,20 @@ pub struct Application {
     state: AppState,
     worker: Option<WorkerHandle>,
     server: ServerSettings,
+    /// The Redis backend, whose backlog the node counts while it serves.
+    redis: Option<Arc<RedisStore>>,
+    backlog_interval: Duration,
 }
 
 impl Application {
     /// Binds the listener and wires the backends described by `config`.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let (state, worker) = wire(&config).await?;
+        let redis = redis_store(&config).await?;
+        let store: Arc<dyn Store> = match &redis {
+            Some(redis) => redis.clone(),
+            None => Arc::new(MemoryStore::new()),
+        };
+        let (state, worker) = wire_store(&config, store)?;
         let listener = TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("STOCK_HTTP_ADDR: cannot listen on {}", config.http_addr))?;
@@ -46,7 +55,16 @@ impl Application {
             state,
             worker,
             server: ServerSettings::default(),
+            redis,
+            backlog_interval: backlog::DEFAULT_INTERVAL,
         })
+    }
+
+    /// Counts the commands waiting every `interval` (`STOCK_BACKLOG_SCAN_INTERVAL`) instead of
+    /// the default.
+    pub fn with_backlog_interval(mut self, interval: Duration) -> Application {
+        self.backlog_interval = interval;
+        self
     }
 
     /// Serves with these connection limits instead of the defaults.
@@ -67,6 +85,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(http_addr = %self.addr, "listening");
+        let _backlog = self
+            .redis
+            .take()
+            .map(|redis| backlog::start(redis, self.state.metrics(), self.backlog_interval));
         let router = router(self.state.clone());
         crate::server::serve(self.listener, router, self.server, shutdown).await;
         if let Some(worker) = self.worker.take() {
@@ -88,11 +110,18 @@ pub async fn run_lambda(config: Config) -> anyhow::Result<()> {
 
 /// The request handlers' state and, for `NODE_ROLE=both`, the worker tier in the same process.
 pub(crate) async fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
+    wire_store(config, store(config).await?)
+}
+
+/// [`wire`] over an opened store.
+fn wire_store(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
     if config.role == NodeRole::Actor {
         anyhow::bail!("NODE_ROLE: actor nodes run the actor-worker binary");
     }
     let metrics = Metrics::new();
-    let store = store(config).await?;
     let locations = location_source(config, &metrics)?;
     let auth = authenticator(config)?;
     let dispatcher = Dispatcher::new(store.clone(), config.shards, config.command_timeout);
@@ -110,15 +139,21 @@ pub(crate) async fn wire(config: &Config) -> anyhow::Result<(AppState, Option<Wo
 
 /// Redis when `STOCK_REDIS_URL` is set, else the embedded in-memory store (`both` only).
 pub async fn store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    match &config.redis_url {
-        Some(url) => {
-            let store = RedisStore::connect(url, config.shards, config.reply_channel)
-                .await
-                .context("STOCK_REDIS_URL")?;
-            Ok(Arc::new(store))
-        }
+    match redis_store(config).await? {
+        Some(redis) => Ok(redis),
         None => Ok(Arc::new(MemoryStore::new())),
     }
+}
+
+/// The Redis backend when `STOCK_REDIS_URL` is set.
+async fn redis_store(config: &Config) -> anyhow::Result<Option<Arc<RedisStore>>> {
+    let Some(url) = &config.redis_url else {
+        return Ok(None);
+    };
+    let store = RedisStore::connect(url, config.shards, config.reply_channel)
+        .await
+        .context("STOCK_REDIS_URL")?;
+    Ok(Some(Arc::new(store)))
 }
 
 /// The process's one location source: the Location API client (shared by every request, so its

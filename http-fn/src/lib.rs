@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backlog;
 pub mod body;
 pub mod config;
 pub mod demo;
@@ -23,8 +24,15 @@ use crate::config::{Config, JwtSettings, ServerSettings};
 use crate::demo::{DEMO_AUDIENCE, DEMO_ISSUER, DemoKeys};
 
 /// Runs the service described by `config` until SIGINT or SIGTERM, its listener bounded by
-/// `server`; with `lambda`, serves the router through the AWS Lambda runtime instead.
-pub async fn run(mut config: Config, server: ServerSettings, lambda: bool) -> anyhow::Result<()> {
+/// `server`, counting the commands waiting every `backlog_interval`; with `lambda`, serves the
+/// router through the AWS Lambda runtime instead (nothing runs between invocations there, so
+/// nothing is counted).
+pub async fn run(
+    mut config: Config,
+    server: ServerSettings,
+    backlog_interval: std::time::Duration,
+    lambda: bool,
+) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(config.log_format);
     let demo = if config.demo {
         Some(DemoKeys::generate().context("--demo: key generation")?)
@@ -45,7 +53,8 @@ pub async fn run(mut config: Config, server: ServerSettings, lambda: bool) -> an
     }
     let app = Application::build(config)
         .await?
-        .with_server_settings(server);
+        .with_server_settings(server)
+        .with_backlog_interval(backlog_interval);
     if let Some(keys) = &demo {
         eprintln!("{}", demo::banner(&demo::base_url(app.local_addr()), keys)?);
     }

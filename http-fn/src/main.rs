@@ -40,8 +40,15 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let backlog = match http_fn::backlog::interval_from_env() {
+        Ok(interval) => interval,
+        Err(error) => {
+            eprintln!("{error}");
+            std::process::exit(2);
+        }
+    };
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    if let Err(error) = http_fn::run(config, server, lambda).await {
+    if let Err(error) = http_fn::run(config, server, backlog, lambda).await {
         eprintln!("{error:#}");
         std::process::exit(1);
     }

@@ -6,6 +6,7 @@
 //! Blocking reads use dedicated connections (`blocking`). Against a cluster (`conn`) the shared
 //! connection is a cluster connection and pipelines spanning shards are split per shard.
 
+mod backlog;
 mod blocking;
 mod codec;
 mod conn;
