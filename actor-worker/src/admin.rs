@@ -87,7 +87,7 @@ pub fn probe_response(checks: &[(&str, bool)]) -> Response {
     let word = |up: bool| if up { "UP" } else { "DOWN" };
     for (name, up) in checks {
         if !up {
-            tracing::warn!(check = *name, "readiness check DOWN");
+            tracing::info!(check = *name, "readiness check DOWN");
         }
     }
     let up = checks.iter().all(|(_, up)| *up);

@@ -8,6 +8,7 @@ pub mod core;
 mod driver;
 mod lease;
 mod membership;
+mod outage;
 mod outbox;
 mod stats;
 mod stock_pot;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use shared::backoff::Backoff;
 use shared::command::{Command, CommandEnvelope};
 use shared::reply::Reply;
 use shared::shard::{ShardId, shard_of};
@@ -137,7 +138,7 @@ impl Dispatcher {
         let Some((location, request_id)) = command.idempotency_key() else {
             return Err(DispatchError::Unavailable("not a client write".to_owned()));
         };
-        let mut pause = SETTLE_FIRST_PAUSE;
+        let mut backoff = Backoff::doubling(SETTLE_FIRST_PAUSE, SETTLE_MAX_PAUSE);
         let mut last_error = None;
         while Instant::now() < give_up {
             let settling = self.store.settle(shard, location, request_id, deadline_ms);
@@ -159,8 +160,7 @@ impl Dispatcher {
                 Ok(Settled::Pending) => {}
                 Err(error) => last_error = Some(error),
             }
-            tokio::time::sleep_until((Instant::now() + pause).min(give_up)).await;
-            pause = (pause * 2).min(SETTLE_MAX_PAUSE);
+            tokio::time::sleep_until((Instant::now() + backoff.next_delay()).min(give_up)).await;
         }
         Err(match last_error {
             Some(error) => unavailable("settle the write", &error),
