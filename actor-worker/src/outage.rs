@@ -96,7 +96,10 @@ impl Health {
     }
 
     fn beats(&self) -> std::sync::MutexGuard<'_, Beats> {
-        self.inner.beats.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .beats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// One beat of the pause watch; a beat later than the threshold is a pause, logged and

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod cluster_watch;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
@@ -52,4 +53,8 @@ pub async fn run(mut config: Config, server: ServerSettings, lambda: bool) -> an
     app.run_until_stopped(shutdown_signal()).await
 }
 
-pub use actor_worker::shutdown_signal;
+/// Completes on SIGINT or SIGTERM, logged under this crate's target.
+pub async fn shutdown_signal() {
+    actor_worker::signal_received().await;
+    tracing::info!("shutdown signal received");
+}

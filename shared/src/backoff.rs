@@ -86,7 +86,10 @@ mod tests {
 
     #[test]
     fn a_multiplier_of_one_keeps_the_delay_constant() {
-        assert_eq!(delays(&mut Backoff::new(ms(70), ms(2000), 1.0), 3), [70, 70, 70]);
+        assert_eq!(
+            delays(&mut Backoff::new(ms(70), ms(2000), 1.0), 3),
+            [70, 70, 70]
+        );
     }
 
     #[test]
