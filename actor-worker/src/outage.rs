@@ -14,6 +14,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// What the drivers, the lease renewal and the supervisor report their store calls to.
+/// `stock_store_failures_total` counts the failures outside pauses; `stock_worker_pauses_total`
+/// the pauses.
 #[derive(Clone)]
 pub(crate) struct Health {
     inner: Arc<Inner>,
@@ -59,10 +61,13 @@ impl Health {
 
     /// A store call of `what` failed.
     pub(crate) fn failed(&self, what: &str, error: &StoreError) {
-        self.inner.failures.increment(1);
         if self.after_pause() {
+            // The pause has its own line and counter: not a store failure.
             tracing::debug!(%error, "store call failed ({what}) after this worker was paused");
-        } else if self.inner.failing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.inner.failures.increment(1);
+        if self.inner.failing.swap(true, Ordering::AcqRel) {
             tracing::debug!(%error, "store call failed ({what}); retrying");
         } else {
             tracing::warn!(

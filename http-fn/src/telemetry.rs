@@ -39,7 +39,8 @@ pub fn failed_because(cause: impl Into<String>) {
 
 /// Middleware: serves each request in its server span (joining an inbound `traceparent`, never
 /// echoing it) and logs a DEBUG "request served" line inside that trace; a 5xx is logged at
-/// ERROR with its route and cause, and answered with its trace id in `x-trace-id`.
+/// ERROR with its route and cause, and answered with its trace id in `x-trace-id`. Probes
+/// (`/health/*`) answering 503 report a state, not a failed request: their own lines say why.
 pub async fn trace_request(request: Request, next: Next) -> Response {
     let serving = async {
         let served = actor_worker::admin::serve_in_trace(request, next).await;
@@ -47,16 +48,17 @@ pub async fn trace_request(request: Request, next: Next) -> Response {
         (served, cause)
     };
     let ((mut response, served), cause) = CAUSE.scope(RefCell::new(None), serving).await;
+    let failed = response.status().is_server_error() && !served.route.starts_with("/health/");
     served.span.in_scope(|| {
         tracing::debug!(method = %served.method, route = %served.route, status = served.status,
             duration_ms = served.duration_ms, "request served");
-        if response.status().is_server_error() {
+        if failed {
             let cause = cause.as_deref().unwrap_or("not noted");
             tracing::error!(method = %served.method, route = %served.route, status = served.status,
                 cause, "request failed");
         }
     });
-    if response.status().is_server_error() {
+    if failed {
         let trace_id = shared::trace::traceparent_of(&served.span)
             .and_then(|tp| tp.split('-').nth(1).map(str::to_owned))
             .and_then(|id| HeaderValue::from_str(&id).ok());
