@@ -7,6 +7,7 @@ mod batch;
 use std::sync::Arc;
 use std::time::Duration;
 
+use shared::backoff::Backoff;
 use shared::command::{Command, CommandEnvelope};
 use shared::shard::{ShardId, shard_of};
 use shared::store::{Store, StoreError, StreamId};
@@ -16,6 +17,7 @@ use tokio::time::Instant;
 use crate::WorkerSettings;
 use crate::core::{CoreSettings, ShardCore};
 use crate::lease::Lease;
+use crate::outage::Health;
 use crate::outbox::OutboxTracker;
 use crate::stats::{GaugeShare, Stats};
 use crate::stock_pot;
@@ -32,21 +34,31 @@ pub(crate) enum Stop {
     Lease,
 }
 
+/// What the supervisor asks of a driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Halt {
+    /// Serve the shard.
+    Run,
+    /// Commit the batch in hand and stop: the shard goes to its preferred owner.
+    HandOff,
+    /// Commit the batch in hand and stop: the worker shuts down.
+    Shutdown,
+}
+
 /// The owner of one shard for as long as its lease holds.
 pub(crate) struct ShardDriver {
     store: Arc<dyn Store>,
     lease: Arc<Lease>,
     settings: Arc<WorkerSettings>,
     stats: Stats,
-    shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<Halt>,
+    health: Health,
     core: ShardCore,
     outbox: OutboxTracker,
     applied: StreamId,
     started: Instant,
     next_resend: Instant,
-    backoff: Duration,
-    /// Whether the last store call failed: one warning per failure streak.
-    failing: bool,
+    backoff: Backoff,
     pots_share: GaugeShare,
     transit_share: GaugeShare,
     lag: metrics::Gauge,
@@ -58,7 +70,8 @@ impl ShardDriver {
         lease: Arc<Lease>,
         settings: Arc<WorkerSettings>,
         stats: Stats,
-        shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<Halt>,
+        health: Health,
     ) -> ShardDriver {
         let core = ShardCore::new(CoreSettings {
             shard: lease.shard(),
@@ -68,19 +81,21 @@ impl ShardDriver {
         });
         let now = Instant::now();
         let lag = stats.stream_lag(lease.shard());
+        // A third of the TTL at most, so that a lapsed lease is noticed in time.
+        let backoff = Backoff::doubling(MIN_BACKOFF, MAX_BACKOFF).capped(settings.lease_ttl / 3);
         ShardDriver {
             store,
             lease,
             settings,
             stats,
             shutdown,
+            health,
             core,
             outbox: OutboxTracker::default(),
             applied: StreamId::ZERO,
             started: now,
             next_resend: now,
-            backoff: MIN_BACKOFF,
-            failing: false,
+            backoff,
             pots_share: GaugeShare::default(),
             transit_share: GaugeShare::default(),
             lag,
@@ -102,14 +117,19 @@ impl ShardDriver {
         self.core.clear();
         self.sync_gauges();
         self.transit_share.set(&self.stats.moves_in_transit, 0);
+        // The shard's lag is its owner's to report: a shard no longer owned here reads 0.
+        self.lag.set(0.0);
+        let halt = *self.shutdown.borrow();
         match result {
+            Ok(()) if halt == Halt::HandOff => tracing::info!(shard, "shard stopped: handed off"),
             Ok(()) if self.stopping() => tracing::info!(shard, "shard stopped: shutting down"),
-            Ok(()) | Err(Stop::Lease) => tracing::warn!(shard, "shard stopped: lease not held"),
+            // The supervisor logs one line for all the shards stopped this way.
+            Ok(()) | Err(Stop::Lease) => tracing::debug!(shard, "shard stopped: lease not held"),
         }
     }
 
     fn stopping(&self) -> bool {
-        *self.shutdown.borrow() || self.shutdown.has_changed().is_err()
+        *self.shutdown.borrow() != Halt::Run || self.shutdown.has_changed().is_err()
     }
 
     fn active(&self) -> bool {
@@ -144,7 +164,7 @@ impl ShardDriver {
             .read_entries(self.lease.shard(), self.applied, max, block);
         let read = tokio::select! {
             read = read => read,
-            _ = self.shutdown.wait_for(|stop| *stop) => return Ok(()),
+            _ = self.shutdown.wait_for(|halt| *halt != Halt::Run) => return Ok(()),
         };
         match read {
             Ok(entries) if entries.is_empty() => {
@@ -165,12 +185,13 @@ impl ShardDriver {
     /// in the outbox and is re-sent; an undelivered acknowledgement is answered again then.
     async fn send(&self, shard: ShardId, envelope: &CommandEnvelope) {
         if let Err(error) = self.store.append(shard, envelope).await {
+            self.health.failed("append to another shard", &error);
             let what = match envelope.command {
                 Command::CreditMove(_) => "credit not sent; it will be re-sent",
                 _ => "cross-shard message not sent",
             };
             let _span = stock_pot::send_span(self.shard(), envelope).entered();
-            tracing::warn!(from = self.shard(), to = shard, %error, "{what}");
+            tracing::debug!(from = self.shard(), to = shard, %error, "{what}");
         }
     }
 
@@ -203,22 +224,11 @@ impl ShardDriver {
         millis(self.started.elapsed())
     }
 
-    /// Logs a store failure (once per failure streak) and backs off, doubling the pause up to
-    /// [`MAX_BACKOFF`] (and a third of the lease TTL, so that a lapsed lease is noticed in
-    /// time); stops once the lease is no longer surely held.
+    /// Reports a store failure (the worker logs one warning per outage) and backs off; stops
+    /// once the lease is no longer surely held.
     async fn store_trouble(&mut self, what: &str, error: &StoreError) -> Result<(), Stop> {
-        let shard = self.shard();
-        if self.failing {
-            tracing::debug!(shard, %error, "store call failed ({what}); retrying");
-        } else {
-            self.failing = true;
-            tracing::warn!(shard, %error, "store call failed ({what}); retrying with back-off");
-        }
-        tokio::time::sleep(self.backoff).await;
-        let max = MAX_BACKOFF
-            .min(self.settings.lease_ttl / 3)
-            .max(MIN_BACKOFF);
-        self.backoff = (self.backoff * 2).min(max);
+        self.health.failed(what, error);
+        self.backoff.wait().await;
         if self.lease.is_valid() {
             Ok(())
         } else {
@@ -226,14 +236,10 @@ impl ShardDriver {
         }
     }
 
-    /// A store call succeeded: the back-off starts over, and the end of a failure streak is
-    /// logged.
+    /// A store call succeeded: the back-off starts over.
     fn store_ok(&mut self) {
-        self.backoff = MIN_BACKOFF;
-        if self.failing {
-            self.failing = false;
-            tracing::info!(shard = self.shard(), "store reachable again");
-        }
+        self.backoff.reset();
+        self.health.answered();
     }
 
     async fn retry<T, F, Fut>(&mut self, what: &str, mut call: F) -> Result<T, Stop>

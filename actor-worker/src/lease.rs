@@ -8,6 +8,8 @@ use shared::shard::ShardId;
 use shared::store::{LeaseToken, Store, StoreError};
 use tokio::time::Instant;
 
+use crate::outage::Health;
+
 /// A lease this worker acquired. Shared by the supervisor, which renews it, and the shard's
 /// driver, which stops on its own once the lease is no longer surely held.
 pub(crate) struct Lease {
@@ -79,8 +81,14 @@ impl Lease {
     }
 
     /// Extends every lease of `leases` in one store round (they share one TTL). A lease found
-    /// taken is marked lost; a store error leaves it to expire locally if it persists.
-    pub(crate) async fn renew_each(store: &dyn Store, ttl: Duration, leases: &[&Lease]) {
+    /// taken is marked lost (one line for all of them); a store error, reported to `health`,
+    /// leaves it to expire locally if it persists.
+    pub(crate) async fn renew_each(
+        store: &dyn Store,
+        health: &Health,
+        ttl: Duration,
+        leases: &[&Lease],
+    ) {
         if leases.is_empty() {
             return;
         }
@@ -94,26 +102,27 @@ impl Lease {
                 "lease renewal answered for some leases only; the others expire unless renewed"
             );
         }
-        let mut failed = 0usize;
+        let mut lost = Vec::new();
         let mut first_error = None;
         for (lease, answer) in leases.iter().zip(answers) {
             match answer {
                 Ok(true) => lease.renewed(sent),
                 Ok(false) => {
-                    tracing::warn!(
-                        shard = lease.shard(),
-                        "lease lost: held by another worker or expired"
-                    );
+                    lost.push(lease.shard());
                     lease.mark_lost();
                 }
                 Err(error) => {
-                    failed += 1;
                     first_error.get_or_insert(error);
                 }
             }
         }
-        if let Some(error) = first_error {
-            tracing::warn!(failed, %error, "lease renewal failed");
+        match first_error {
+            Some(error) => health.failed("lease renewal", &error),
+            None => health.answered(),
+        }
+        if !lost.is_empty() {
+            let count = lost.len();
+            tracing::info!(count, shards = ?lost, "leases lost: held by another worker or expired");
         }
     }
 
@@ -174,7 +183,7 @@ impl Lease {
             }
             Ok(false) => false,
             Err(error) => {
-                tracing::warn!(shard = self.shard(), %error, "lease release failed");
+                tracing::debug!(shard = self.shard(), %error, "lease release failed");
                 false
             }
         }

@@ -8,6 +8,7 @@ pub mod core;
 mod driver;
 mod lease;
 mod membership;
+mod outage;
 mod outbox;
 mod stats;
 mod stock_pot;
@@ -58,8 +59,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     served.context("serving the admin listener")
 }
 
-/// Completes on SIGINT or SIGTERM.
+/// The exit code of a start-up failure: 2 for a configuration the store refuses (a
+/// `STOCK_SHARDS` or schema other than the dataset's), like any configuration error; 1 otherwise.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    let refused = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<shared::store::StoreError>(),
+            Some(shared::store::StoreError::Corrupt(_))
+        )
+    });
+    if refused { 2 } else { 1 }
+}
+
+/// Completes on SIGINT or SIGTERM, logged under this crate's target.
 pub async fn shutdown_signal() {
+    signal_received().await;
+    tracing::info!("shutdown signal received");
+}
+
+/// Completes on SIGINT or SIGTERM, silently: each tier logs it under its own target.
+pub async fn signal_received() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let terminate = async {
@@ -76,5 +95,4 @@ pub async fn shutdown_signal() {
         _ = interrupt => {},
         _ = terminate => {},
     }
-    tracing::info!("shutdown signal received");
 }

@@ -13,9 +13,10 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::driver::ShardDriver;
+use crate::driver::{Halt, ShardDriver};
 use crate::lease::{Lapse, Lease};
 use crate::membership::{self, Plan, View};
+use crate::outage::Health;
 use crate::stats::Stats;
 
 /// Settings of the worker tier (spec/CONFIG.md, "Stock pots and the worker tier").
@@ -66,10 +67,13 @@ impl Worker {
         metrics: Metrics,
     ) -> WorkerHandle {
         let (shutdown, stopping) = watch::channel(false);
+        let health = Health::new(&metrics, settings.lease_ttl);
+        tokio::spawn(health.clone().watch_pauses(stopping.clone()));
         let supervisor = Supervisor {
             store,
             settings: Arc::new(settings),
             stats: Stats::new(&metrics),
+            health,
             stopping,
             owned: HashMap::new(),
             cursor: MembershipCursor::default(),
@@ -100,7 +104,7 @@ impl WorkerHandle {
 /// A shard this worker owns: its lease, its driver task and the driver's own stop signal.
 struct Owned {
     lease: Arc<Lease>,
-    stop: watch::Sender<bool>,
+    stop: watch::Sender<Halt>,
     task: JoinHandle<()>,
 }
 
@@ -108,6 +112,7 @@ struct Supervisor {
     store: Arc<dyn Store>,
     settings: Arc<WorkerSettings>,
     stats: Stats,
+    health: Health,
     stopping: watch::Receiver<bool>,
     owned: HashMap<ShardId, Owned>,
     /// Position in the membership announcements.
@@ -198,7 +203,8 @@ impl Supervisor {
             .filter(|o| !o.task.is_finished())
             .map(|o| o.lease.as_ref())
             .collect();
-        Lease::renew_each(self.store.as_ref(), self.settings.lease_ttl, &leases).await;
+        let store = self.store.as_ref();
+        Lease::renew_each(store, &self.health, self.settings.lease_ttl, &leases).await;
     }
 
     /// Heartbeat, then one step towards this worker's share: reaps stopped drivers, claims free
@@ -207,11 +213,12 @@ impl Supervisor {
         let me = self.settings.worker_id.clone();
         match self.store.heartbeat(&me).await {
             Ok(()) if !self.joined => {
+                self.health.answered();
                 self.joined = true;
                 self.announce().await;
             }
-            Ok(()) => {}
-            Err(error) => tracing::debug!(%error, "membership heartbeat not recorded"),
+            Ok(()) => self.health.answered(),
+            Err(error) => self.health.failed("membership heartbeat", &error),
         }
         self.reap().await;
         while self.handoffs.try_join_next().is_some() {}
@@ -222,7 +229,7 @@ impl Supervisor {
         {
             Ok(view) => view,
             Err(error) => {
-                tracing::debug!(%error, "cluster view unavailable; retrying on the next tick");
+                self.health.failed("cluster view", &error);
                 return;
             }
         };
@@ -288,7 +295,8 @@ impl Supervisor {
     }
 
     /// Counts and logs, by why, the shards of `ended` whose lease is no longer surely held:
-    /// their drivers stopped, or are stopping, on their own.
+    /// their drivers stopped, or are stopping, on their own. During a store outage the line is
+    /// at DEBUG: the outage's own warning says why.
     fn count_self_stops(&self, ended: &[Owned]) {
         for lapse in [Lapse::RenewalsMissed, Lapse::Taken] {
             let shards: Vec<ShardId> = ended
@@ -301,17 +309,14 @@ impl Supervisor {
             }
             self.stats.lease_self_stops(lapse, shards.len());
             let count = shards.len();
-            match lapse {
-                Lapse::RenewalsMissed => {
-                    tracing::warn!(count, ?shards, "stopped its shards: lease renewals missed");
-                }
-                Lapse::Taken => {
-                    tracing::warn!(
-                        count,
-                        ?shards,
-                        "stopped its shards: leases taken by another worker"
-                    );
-                }
+            let message = match lapse {
+                Lapse::RenewalsMissed => "stopped its shards: lease renewals missed",
+                Lapse::Taken => "stopped its shards: leases taken by another worker",
+            };
+            if self.health.in_outage() {
+                tracing::debug!(count, ?shards, "{message}");
+            } else {
+                tracing::warn!(count, ?shards, "{message}");
             }
         }
     }
@@ -326,7 +331,7 @@ impl Supervisor {
                 tracing::info!(shard, "handing the shard off");
                 self.stats.shard_handoffs.increment(1);
                 // An error means the driver already ended.
-                let _ = owned.stop.send(true);
+                let _ = owned.stop.send(Halt::HandOff);
                 self.handed_off.insert(*shard, Instant::now());
                 ending.push(owned);
             }
@@ -365,19 +370,20 @@ impl Supervisor {
         )
         .await;
         if let Some(error) = failure {
-            tracing::warn!(%error, "claiming shards failed; retrying later");
+            self.health.failed("claim shards", &error);
         }
         for lease in leases {
             let lease = Arc::new(lease);
             let shard = lease.shard();
             tracing::info!(shard, epoch = lease.token().epoch, "lease acquired");
-            let (stop, stopping) = watch::channel(false);
+            let (stop, stopping) = watch::channel(Halt::Run);
             let driver = ShardDriver::new(
                 self.store.clone(),
                 lease.clone(),
                 self.settings.clone(),
                 self.stats.clone(),
                 stopping,
+                self.health.clone(),
             );
             let task = tokio::spawn(driver.run());
             self.owned.insert(shard, Owned { lease, stop, task });
@@ -390,7 +396,7 @@ impl Supervisor {
     async fn stop_all(&mut self) {
         let mut owned: Vec<Owned> = std::mem::take(&mut self.owned).into_values().collect();
         for o in &owned {
-            let _ = o.stop.send(true);
+            let _ = o.stop.send(Halt::Shutdown);
         }
         let grace = self.settings.lease_ttl.max(Duration::from_millis(100));
         let drivers = futures::future::join_all(owned.iter_mut().map(|o| &mut o.task));

@@ -88,6 +88,8 @@ pub struct HttpReply {
     pub status: u16,
     /// The `Retry-After` header, if any.
     pub retry_after: Option<String>,
+    /// The `x-trace-id` header (on a 5xx), if any.
+    pub trace_id: Option<String>,
     /// The body as text.
     pub body: String,
 }
@@ -261,6 +263,12 @@ impl Stack {
             .with_worker(index, async |w| Ok(w.process.log_path().to_path_buf()))
             .await?;
         std::fs::read_to_string(&path).with_context(|| format!("{}", path.display()))
+    }
+
+    /// Everything the HTTP node has logged so far.
+    pub fn http_log(&self) -> anyhow::Result<String> {
+        let path = self.http.log_path();
+        std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))
     }
 
     /// Worker `index`'s `/metrics` text.
@@ -584,10 +592,16 @@ async fn reply(response: reqwest::Response) -> anyhow::Result<HttpReply> {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let trace_id = response
+        .headers()
+        .get("x-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let body = response.text().await.context("reading a response body")?;
     Ok(HttpReply {
         status,
         retry_after,
+        trace_id,
         body,
     })
 }

@@ -143,3 +143,25 @@ async fn a_variable_the_service_reads_that_is_not_utf8_stops_it_with_one_line() 
         (Some(2), "STOCK_REDIS_URL: must be valid UTF-8\n")
     );
 }
+
+#[tokio::test]
+async fn a_shard_count_other_than_the_datasets_is_a_configuration_error_exit_2() {
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let local = text("127.0.0.1:0");
+    let worker = |shards: &'static str| {
+        command(
+            "actor-worker",
+            &[],
+            &[
+                ("STOCK_REDIS_URL", text(&url)),
+                ("STOCK_ADMIN_ADDR", local),
+                ("STOCK_SHARDS", text(shards)),
+            ],
+        )
+    };
+    starts_and_serves(worker("4"), "admin_addr").await.unwrap();
+    let (code, stderr) = exits(worker("8")).await.unwrap();
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("STOCK_SHARDS is 8"), "{stderr}");
+}

@@ -133,7 +133,8 @@ fn wire_store(
         )
     });
     let worker_tier = (config.shards, config.lease_ttl);
-    let state = AppState::new(auth, locations, dispatcher, store, metrics, worker_tier);
+    let state = AppState::new(auth, locations, dispatcher, store, metrics, worker_tier)
+        .watching_the_cluster();
     Ok((state, worker))
 }
 
@@ -161,6 +162,7 @@ async fn redis_store(config: &Config) -> anyhow::Result<Option<Arc<RedisStore>>>
 fn location_source(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<dyn LocationSource>> {
     match &config.locations {
         LocationSourceConfig::File { path } => {
+            tracing::info!(locations_file = %path.display(), "location source: a file");
             let source = FileLocations::open(path)
                 .with_context(|| format!("STOCK_LOCATIONS_FILE: cannot load {}", path.display()))?
                 .with_check_interval(Duration::ZERO);
@@ -173,10 +175,27 @@ fn location_source(config: &Config, metrics: &Metrics) -> anyhow::Result<Arc<dyn
             anyhow::bail!("STOCK_LOCATION_API_URL: required (or STOCK_LOCATIONS_FILE)")
         }
         LocationSourceConfig::Api { base_url } => {
+            tracing::info!(
+                location_api_url = %without_credentials(base_url),
+                "location source: the Location API"
+            );
             let client = LocationApiClient::new(base_url, &config.location_api, metrics.clone())
                 .context("STOCK_LOCATION_API_URL")?;
             Ok(Arc::new(client))
         }
+    }
+}
+
+/// `url` without a user name or password, for the logs.
+fn without_credentials(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            // Fails only for URLs that cannot have credentials anyway.
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.to_string()
+        }
+        Err(_) => "(not a URL)".to_owned(),
     }
 }
 

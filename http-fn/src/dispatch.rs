@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use shared::backoff::Backoff;
 use shared::command::{Command, CommandEnvelope};
 use shared::reply::Reply;
 use shared::shard::{ShardId, shard_of};
@@ -83,7 +84,10 @@ impl Dispatcher {
                 // The append may have reached the stream, so the command may still be applied
                 // until its deadline: settle it like a write that got no reply. Its entry time
                 // is unknown, so the deadline is `not_after_ms`, which bounds it anyway.
-                tracing::warn!(%error, "store failure: the command may have been appended");
+                tracing::debug!(%error, "store failure: the command may have been appended");
+                crate::telemetry::failed_because(format!(
+                    "store failure: the command may have been appended ({error})"
+                ));
                 u64::MAX
             }
         };
@@ -137,7 +141,7 @@ impl Dispatcher {
         let Some((location, request_id)) = command.idempotency_key() else {
             return Err(DispatchError::Unavailable("not a client write".to_owned()));
         };
-        let mut pause = SETTLE_FIRST_PAUSE;
+        let mut backoff = Backoff::doubling(SETTLE_FIRST_PAUSE, SETTLE_MAX_PAUSE);
         let mut last_error = None;
         while Instant::now() < give_up {
             let settling = self.store.settle(shard, location, request_id, deadline_ms);
@@ -146,6 +150,9 @@ impl Dispatcher {
                 .unwrap_or_else(|_| Err(StoreError::Unavailable("settle: no answer".to_owned())));
             match settled {
                 Ok(Settled::NotApplied) => {
+                    crate::telemetry::failed_because(
+                        "no reply before the command deadline; settled as never applied",
+                    );
                     return Err(DispatchError::Unavailable(
                         "no reply before the command deadline; not applied".to_owned(),
                     ));
@@ -159,16 +166,14 @@ impl Dispatcher {
                 Ok(Settled::Pending) => {}
                 Err(error) => last_error = Some(error),
             }
-            tokio::time::sleep_until((Instant::now() + pause).min(give_up)).await;
-            pause = (pause * 2).min(SETTLE_MAX_PAUSE);
+            tokio::time::sleep_until((Instant::now() + backoff.next_delay()).min(give_up)).await;
         }
         Err(match last_error {
             Some(error) => unavailable("settle the write", &error),
             None => {
-                tracing::warn!(
-                    shard,
-                    "store time did not pass the command deadline in time"
-                );
+                crate::telemetry::failed_because(format!(
+                    "store time did not pass the command deadline in time (shard {shard})"
+                ));
                 DispatchError::Unavailable("the write could not be settled".to_owned())
             }
         })
@@ -199,7 +204,7 @@ fn millis(d: Duration) -> u64 {
 
 /// A store failure: logged once here with its cause; the response reveals nothing.
 fn unavailable(what: &str, error: &StoreError) -> DispatchError {
-    tracing::warn!(%error, "store failure: could not {what}");
+    crate::telemetry::failed_because(format!("store failure: could not {what} ({error})"));
     DispatchError::Unavailable(format!("could not {what}"))
 }
 

@@ -4,6 +4,7 @@ pub mod app;
 pub mod auth;
 pub mod backlog;
 pub mod body;
+pub mod cluster_watch;
 pub mod config;
 pub mod demo;
 pub mod dispatch;
@@ -61,4 +62,8 @@ pub async fn run(
     app.run_until_stopped(shutdown_signal()).await
 }
 
-pub use actor_worker::shutdown_signal;
+/// Completes on SIGINT or SIGTERM, logged under this crate's target.
+pub async fn shutdown_signal() {
+    actor_worker::signal_received().await;
+    tracing::info!("shutdown signal received");
+}

@@ -50,6 +50,6 @@ async fn main() {
     let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
     if let Err(error) = http_fn::run(config, server, backlog, lambda).await {
         eprintln!("{error:#}");
-        std::process::exit(1);
+        std::process::exit(actor_worker::exit_code(&error));
     }
 }

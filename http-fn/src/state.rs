@@ -6,6 +6,7 @@ use shared::metrics::Metrics;
 use shared::store::Store;
 
 use crate::auth::Authenticator;
+use crate::cluster_watch::ClusterWatch;
 use crate::dispatch::Dispatcher;
 use crate::locations::LocationSource;
 
@@ -23,6 +24,7 @@ struct Inner {
     metrics: Metrics,
     shards: u32,
     lease_ttl: std::time::Duration,
+    cluster: Option<ClusterWatch>,
 }
 
 impl AppState {
@@ -43,8 +45,25 @@ impl AppState {
                 metrics,
                 shards: worker_tier.0,
                 lease_ttl: worker_tier.1,
+                cluster: None,
             }),
         }
+    }
+
+    /// The same state with the worker tier watched in the background ([`ClusterWatch`]);
+    /// call before the state is cloned.
+    pub fn watching_the_cluster(mut self) -> AppState {
+        let (shards, ttl) = self.worker_tier();
+        let watch = ClusterWatch::start(self.inner.store.clone(), shards, ttl, &self.inner.metrics);
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.cluster = Some(watch);
+        }
+        self
+    }
+
+    /// The background view of the worker tier, when watched.
+    pub fn cluster_watch(&self) -> Option<&ClusterWatch> {
+        self.inner.cluster.as_ref()
     }
 
     /// `STOCK_SHARDS`, and how old a worker's last heartbeat may be for it to count as live (the

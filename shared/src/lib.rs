@@ -3,6 +3,7 @@
 //! `domain` is pure (no I/O, no clock). `command` and `reply` are the wire contract between the HTTP
 //! tier and the worker tier. `store` holds the backend traits and the embedded in-memory backend.
 
+pub mod backoff;
 pub mod command;
 pub mod config;
 pub mod domain;

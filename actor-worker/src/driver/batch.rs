@@ -253,7 +253,8 @@ impl ShardDriver {
             match effect {
                 Effect::Reply { address, reply } => {
                     if let Err(error) = self.store.send(&address, &reply).await {
-                        tracing::warn!(shard = self.shard(), %error, "reply not sent");
+                        self.health.failed("send a reply", &error);
+                        tracing::debug!(shard = self.shard(), %error, "reply not sent");
                     }
                 }
                 Effect::Send { shard, envelope } => {

@@ -250,7 +250,7 @@ impl LocationApiClient {
         self.count(REJECTED_TOTAL, call);
         tracing::warn!(
             url = %clip(url),
-            "circuit breaker opened: failing fast, Location API not called"
+            "circuit breaker still opened: attempt rejected, Location API not called"
         );
         LocationError::Unavailable(format!("{}: circuit breaker open", clip(url)))
     }

@@ -2,15 +2,15 @@
 
 use std::time::Duration;
 
+use shared::backoff::Backoff;
+
 use crate::config::LocationApiSettings;
 
 /// Attempt budget and exponential backoff, without jitter.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct RetryPolicy {
     max_attempts: u32,
-    initial_delay: Duration,
-    max_delay: Duration,
-    multiplier: f64,
+    backoff: Backoff,
 }
 
 impl RetryPolicy {
@@ -18,9 +18,11 @@ impl RetryPolicy {
     pub(crate) fn new(settings: &LocationApiSettings) -> RetryPolicy {
         RetryPolicy {
             max_attempts: settings.max_attempts.max(1),
-            initial_delay: settings.initial_delay,
-            max_delay: settings.max_delay,
-            multiplier: settings.backoff_multiplier,
+            backoff: Backoff::new(
+                settings.initial_delay,
+                settings.max_delay,
+                settings.backoff_multiplier,
+            ),
         }
     }
 
@@ -32,14 +34,7 @@ impl RetryPolicy {
     /// The delay before retry `k` (1 for the second attempt):
     /// `min(initial × multiplier^(k−1), max)`.
     pub(crate) fn delay_before_retry(&self, k: u32) -> Duration {
-        let exponent = i32::try_from(k.saturating_sub(1)).unwrap_or(i32::MAX);
-        // In whole nanoseconds, so that 100 ms × 2 is exactly 200 ms and not a hair less.
-        let nanos = self.initial_delay.as_nanos() as f64 * self.multiplier.powi(exponent);
-        if nanos.is_finite() && nanos < self.max_delay.as_nanos() as f64 {
-            Duration::from_nanos(nanos.round() as u64)
-        } else {
-            self.max_delay
-        }
+        self.backoff.delay(k)
     }
 }
 

@@ -30,7 +30,7 @@ pub(super) async fn get_cluster(State(state): State<AppState>) -> Response {
                 .into_response()
         }
         Err(error) => {
-            tracing::warn!(%error, "cluster view unavailable");
+            crate::telemetry::failed_because(format!("cluster view unavailable ({error})"));
             crate::error::ApiError::ServiceUnavailable.into_response()
         }
     }

@@ -1,35 +1,56 @@
 //! Health probes and `/metrics` (spec/API.md §10–§11), served without authentication.
 
-use actor_worker::admin::{CHECK_TIMEOUT, metrics_response, probe_response, store_answers};
-use axum::extract::State;
+use actor_worker::admin::{CHECK_TIMEOUT, metrics_response, probe_body, store_answers};
+use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
 use crate::state::AppState;
 
+/// The name of the informative check of the worker tier, shown on request.
+const WORKER_TIER: &str = "workerTier";
+
 /// GET `/health/live`
 pub(super) async fn live() -> Response {
     tracing::info!(probe = "live", "health probe");
-    probe_response(&[])
+    probe_body(&[], &[])
 }
 
 /// GET `/health/started`
 pub(super) async fn started() -> Response {
     tracing::info!(probe = "started", "health probe");
-    probe_response(&[])
+    probe_body(&[], &[])
 }
 
-/// GET `/health/ready`: `locationApi`, `eventRepository`, `snapshotRepository`, in that order.
-pub(super) async fn ready(State(state): State<AppState>) -> Response {
+/// GET `/health/ready`: `locationApi`, `eventRepository`, `snapshotRepository`, in that order,
+/// decide. With `?include=workerTier` a fourth check, `workerTier` (every shard owned, as the
+/// background view last saw it), follows; it never makes the node unready, so that writes still
+/// reach a worker tier scaled to zero, and it costs no store call.
+pub(super) async fn ready(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
     let location_api = tokio::time::timeout(CHECK_TIMEOUT, state.locations().healthy())
         .await
         .unwrap_or(false);
     let store = store_answers(state.store()).await;
-    tracing::info!(probe = "ready", "health probe");
-    probe_response(&[
+    let checks = [
         ("locationApi", location_api),
         ("eventRepository", store),
         ("snapshotRepository", store),
-    ])
+    ];
+    let wanted = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|p| p == "include=workerTier"));
+    let worker_tier = state.cluster_watch().map(|w| w.worker_tier_up());
+    let informative = match (wanted, worker_tier) {
+        (true, Some(up)) => vec![(WORKER_TIER, up)],
+        _ => Vec::new(),
+    };
+    let down: Vec<&str> = checks
+        .iter()
+        .chain(&informative)
+        .filter(|(_, up)| !up)
+        .map(|(name, _)| *name)
+        .collect();
+    tracing::info!(probe = "ready", ?down, "health probe");
+    probe_body(&checks, &informative)
 }
 
 /// GET `/metrics`: Prometheus text exposition format.

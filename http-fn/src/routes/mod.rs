@@ -100,6 +100,10 @@ fn internal_error(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("(no message)");
     tracing::error!(panic = %telemetry::clip(message), "request handler panicked");
+    telemetry::failed_because(format!(
+        "request handler panicked: {}",
+        telemetry::clip(message)
+    ));
     StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
 
@@ -130,7 +134,7 @@ impl From<crate::locations::LocationError> for crate::error::ApiError {
         match error {
             crate::locations::LocationError::NotFound => crate::error::ApiError::LocationNotFound,
             crate::locations::LocationError::Unavailable(cause) => {
-                tracing::warn!(%cause, "Location API unavailable");
+                crate::telemetry::failed_because(format!("Location API unavailable ({cause})"));
                 crate::error::ApiError::UpstreamServiceUnavailable
             }
         }

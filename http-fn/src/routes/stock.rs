@@ -36,7 +36,7 @@ pub(super) async fn get_stock_level(
     let mut pots = Vec::new();
     collect_tracked(&tree, product, &mut pots);
     let states = state.store().read_pots(&pots).await.map_err(|error| {
-        tracing::warn!(%error, "stock levels could not be read");
+        crate::telemetry::failed_because(format!("stock levels could not be read ({error})"));
         ApiError::ServiceUnavailable
     })?;
     let body = render(&tree, product, include_children, &mut states.into_iter());

@@ -199,6 +199,10 @@ async fn require_tracked(state: &AppState, location: &str, path: &str) -> Result
 
 /// Stage 5: the command goes to the owner of its shard; the reply becomes the response.
 async fn execute(state: &AppState, command: Command) -> Result<Response, ApiError> {
+    let location = command
+        .idempotency_key()
+        .map(|(location, _)| location.to_owned())
+        .unwrap_or_default();
     match state.dispatcher().execute(command, None).await {
         Ok(Reply::Created { body }) => Ok(json(StatusCode::CREATED, body)),
         Ok(Reply::InTransit { body } | Reply::Accepted { body }) => {
@@ -208,7 +212,12 @@ async fn execute(state: &AppState, command: Command) -> Result<Response, ApiErro
         Ok(Reply::InsufficientStock) => Err(ApiError::InsufficientStock),
         Ok(Reply::NonFinite) => Err(ApiError::BadRequest),
         Err(error) => {
-            tracing::warn!(%error, "write not committed before its deadline");
+            let shard = shared::shard::shard_of(&location, state.worker_tier().0);
+            crate::telemetry::failed_because(format!(
+                "write not committed before its deadline (shard {shard}, location {})",
+                crate::telemetry::clip(&location)
+            ));
+            tracing::debug!(%error, shard, "write not committed before its deadline");
             Err(ApiError::ServiceUnavailable)
         }
     }

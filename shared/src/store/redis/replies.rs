@@ -22,6 +22,7 @@ use tokio::task::AbortHandle;
 use super::blocking::BlockingPool;
 use super::conn::Dedicated;
 use super::{RedisStore, keys, unavailable};
+use crate::backoff::Backoff;
 use crate::reply::Reply;
 use crate::store::{ReplyWaiter, StoreError};
 
@@ -226,7 +227,7 @@ impl RedisStore {
 /// ends, and a pause that doubles in between.
 struct Streak {
     what: &'static str,
-    pause: Duration,
+    backoff: Backoff,
     failing: bool,
 }
 
@@ -234,7 +235,7 @@ impl Streak {
     fn new(what: &'static str) -> Streak {
         Streak {
             what,
-            pause: RETRY_PAUSE,
+            backoff: Backoff::doubling(RETRY_PAUSE, MAX_RETRY_PAUSE),
             failing: false,
         }
     }
@@ -247,12 +248,11 @@ impl Streak {
             self.failing = true;
             tracing::warn!(%error, "{} failed; retrying with back-off", self.what);
         }
-        tokio::time::sleep(self.pause).await;
-        self.pause = (self.pause * 2).min(MAX_RETRY_PAUSE);
+        self.backoff.wait().await;
     }
 
     fn succeeded(&mut self) {
-        self.pause = RETRY_PAUSE;
+        self.backoff.reset();
         if self.failing {
             self.failing = false;
             tracing::info!("{}: store reachable again", self.what);
