@@ -10,6 +10,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod lambda;
 pub mod locations;
 pub mod routes;
 pub mod server;
@@ -23,8 +24,8 @@ use crate::config::{Config, JwtSettings, ServerSettings};
 use crate::demo::{DEMO_AUDIENCE, DEMO_ISSUER, DemoKeys};
 
 /// Runs the service described by `config` until SIGINT or SIGTERM, its listener bounded by
-/// `server`; with `lambda`, serves the router through the AWS Lambda runtime instead.
-pub async fn run(mut config: Config, server: ServerSettings, lambda: bool) -> anyhow::Result<()> {
+/// `server` (under AWS Lambda, [`lambda::run`] serves instead).
+pub async fn run(mut config: Config, server: ServerSettings) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(config.log_format);
     let demo = if config.demo {
         Some(DemoKeys::generate().context("--demo: key generation")?)
@@ -40,9 +41,6 @@ pub async fn run(mut config: Config, server: ServerSettings, lambda: bool) -> an
         });
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), role = ?config.role, "starting");
-    if lambda {
-        return app::run_lambda(config).await;
-    }
     let app = Application::build(config)
         .await?
         .with_server_settings(server);
