@@ -174,7 +174,11 @@ pub async fn run(vars: HashMap<String, String>, demo: bool) -> i32 {
         Ok(wired) => wired,
         Err(error) => return refuse(api, &InitError::backend(&error), 1).await,
     };
-    match lambda_http::run(crate::routes::router(state)).await {
+    let router = crate::routes::router(state);
+    let service = tower::ServiceBuilder::new()
+        .map_request(without_stage)
+        .service(router);
+    match lambda_http::run(service).await {
         Ok(()) => 0,
         Err(error) => {
             tracing::error!(error = %one_line(&error.to_string()), "Lambda runtime ended");
@@ -182,6 +186,29 @@ pub async fn run(vars: HashMap<String, String>, demo: bool) -> i32 {
             1
         }
     }
+}
+
+/// The request with the path the event carries. `lambda_http` puts a REST API's stage in front
+/// of it (`/prod/locations/…`), which no route knows; the stage is not part of the API.
+pub fn without_stage(mut request: lambda_http::Request) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    let raw = request.raw_http_path().to_owned();
+    let path = request.uri().path();
+    if raw.is_empty() || path == raw || !path.ends_with(&raw) {
+        return request;
+    }
+    let path_and_query = match request.uri().query() {
+        Some(query) => format!("{raw}?{query}"),
+        None => raw,
+    };
+    let mut parts = request.uri().clone().into_parts();
+    if let Ok(path_and_query) = path_and_query.parse() {
+        parts.path_and_query = Some(path_and_query);
+        if let Ok(uri) = Uri::from_parts(parts) {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }
 
 /// Logs `error`, reports it to the Runtime API at `runtime_api` (if known and well-formed) and
@@ -243,6 +270,21 @@ mod tests {
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512"),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
     ];
+
+    #[test]
+    fn a_rest_api_stage_is_not_part_of_the_routed_path() {
+        let event = r#"{"resource":"/{proxy+}","path":"/locations/A/products/P","httpMethod":"GET",
+            "headers":{"host":"api.example.test"},"multiValueHeaders":{},
+            "queryStringParameters":{"asOf":"x"},"multiValueQueryStringParameters":{"asOf":["x"]},
+            "requestContext":{"stage":"prod","httpMethod":"GET","path":"/prod/locations/A/products/P",
+            "requestId":"r","accountId":"1","resourceId":"r","identity":{},"resourcePath":"/{proxy+}",
+            "apiId":"a"},"body":null,"isBase64Encoded":false}"#;
+        let request = lambda_http::request::from_str(event).unwrap();
+        assert_eq!(request.uri().path(), "/prod/locations/A/products/P");
+        let request = without_stage(request);
+        assert_eq!(request.uri().path(), "/locations/A/products/P");
+        assert_eq!(request.uri().query(), Some("asOf=x"));
+    }
 
     #[test]
     fn each_missing_platform_variable_is_named() {
