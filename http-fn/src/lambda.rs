@@ -7,6 +7,7 @@ use std::ffi::OsString;
 
 use http::Uri;
 use lambda_runtime_api_client::body::Body;
+use tower::ServiceExt;
 
 use crate::config::{Binary, Config};
 use shared::store::redis::ReplyChannelKind;
@@ -175,10 +176,23 @@ pub async fn run(vars: HashMap<String, String>, demo: bool) -> i32 {
         Err(error) => return refuse(api, &InitError::backend(&error), 1).await,
     };
     let router = crate::routes::router(state);
-    let service = tower::ServiceBuilder::new()
-        .map_request(without_stage)
-        .service(router);
-    match lambda_http::run(service).await {
+    let service = tower::service_fn(move |request: lambda_http::Request| {
+        let router = router.clone();
+        async move {
+            let response = router.oneshot(without_stage(request)).await?;
+            // Text or base64 as the content type says; buffered, so that concurrent
+            // invocations can hand it over between threads.
+            Ok::<_, std::convert::Infallible>(
+                lambda_http::IntoResponse::into_response(response).await,
+            )
+        }
+    });
+    // Sequential unless the platform sets AWS_LAMBDA_MAX_CONCURRENCY (Lambda Managed
+    // Instances): then that many invocations are served at once, as a server serves requests.
+    tracing::info!(runtime_api = %platform.runtime_api,
+        max_concurrency = vars.get("AWS_LAMBDA_MAX_CONCURRENCY").map_or("1", String::as_str),
+        "serving invocations");
+    match lambda_http::run_concurrent(service).await {
         Ok(()) => 0,
         Err(error) => {
             tracing::error!(error = %one_line(&error.to_string()), "Lambda runtime ended");

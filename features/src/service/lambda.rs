@@ -3,8 +3,8 @@
 //!
 //! The scenarios speak plain HTTP to a local gateway, which turns each request into an API
 //! Gateway HTTP API (payload 2.0) event, invokes the function with it and turns the function's
-//! response back into HTTP, as API Gateway does. One function instance serves the invocations
-//! one at a time, as one Lambda execution environment does. Its output goes into the
+//! response back into HTTP, as API Gateway does. One function instance serves them, up to
+//! [`MAX_CONCURRENCY`] at once (tests/lambda.rs covers the sequential default). Its output goes into the
 //! scenario's log like the stack's nodes' (stderr lines after `[stderr] [function] `).
 
 use std::collections::BTreeMap;
@@ -34,6 +34,10 @@ use crate::stack::process::{pump, spawn_clean};
 const INVOCATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest request body the gateway forwards (API Gateway's payload limit).
 const MAX_BODY: usize = 10 * 1024 * 1024;
+/// Invocations one function instance serves at once (`AWS_LAMBDA_MAX_CONCURRENCY`, as on Lambda
+/// Managed Instances), so that scenarios sending requests at the same time meet one process, as
+/// they do on the other targets.
+const MAX_CONCURRENCY: &str = "8";
 /// How often the start-up looks whether the function asks for its first event.
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
@@ -118,6 +122,10 @@ fn function_vars(
     vars.insert("NODE_ROLE".to_owned(), "http".to_owned());
     vars.insert("STOCK_REDIS_URL".to_owned(), redis_url.to_owned());
     vars.extend(api.platform_vars());
+    vars.insert(
+        "AWS_LAMBDA_MAX_CONCURRENCY".to_owned(),
+        MAX_CONCURRENCY.to_owned(),
+    );
     vars
 }
 
