@@ -28,9 +28,13 @@ const DEADLINE: Duration = Duration::from_secs(30);
 /// How often a condition is looked at again.
 const POLL_EVERY: Duration = Duration::from_millis(10);
 
-/// `binary` with only `vars` (plus `PATH`), its stdout discarded and its stderr piped.
+/// The debug `binary` with only `vars` (plus `PATH`), its stdout discarded and its stderr piped.
 fn spawn(binary: &str, args: &[&str], vars: &BTreeMap<String, String>) -> Child {
-    let mut command = Command::new(target_dir().join("debug").join(binary));
+    spawn_program(&target_dir().join("debug").join(binary), args, vars)
+}
+
+fn spawn_program(program: &std::path::Path, args: &[&str], vars: &BTreeMap<String, String>) -> Child {
+    let mut command = Command::new(program);
     command
         .args(args)
         .env_clear()
@@ -460,4 +464,53 @@ async fn a_frozen_instance_serves_again_after_the_worker_tier_changed_under_it()
     assert_eq!(json_body(&level)["quantity"], json!(2.0));
     let _ = deployment.worker.kill().await;
     let _ = deployment.function.kill().await;
+}
+
+/// Cold starts for docs/PERFORMANCE.md: from spawning the function to its first response (a
+/// delivery, 201) through the fake Runtime API, ten times; prints the median, minimum and
+/// maximum. `STOCK_LAMBDA_BINARY` names the binary (default: the debug `http-fn`). A
+/// measurement, not a test: run it with `--ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, run on demand"]
+async fn cold_start_figures() {
+    const RUNS: usize = 10;
+    let fixture = Fixture::new("cold-start");
+    let redis = tokio::task::spawn_blocking(TestRedis::start).await.unwrap();
+    let mut worker = spawn("actor-worker", &[], &worker_vars(&redis.url()));
+    let program = std::env::var_os("STOCK_LAMBDA_BINARY")
+        .map_or_else(|| target_dir().join("debug").join("http-fn"), PathBuf::from);
+    let mut times = Vec::new();
+    for run in 0..=RUNS {
+        let api = FakeRuntimeApi::start().await.unwrap();
+        let call = HttpCall {
+            method: "POST".into(),
+            path: "/locations/WH01/deliveries".into(),
+            headers: vec![
+                ("authorization".into(), format!("Bearer {}", fixture.token())),
+                ("content-type".into(), "application/json".into()),
+            ],
+            body: delivery(&format!("cold-{run}"), 1.0).to_string().into_bytes(),
+            ..HttpCall::default()
+        };
+        let started = std::time::Instant::now();
+        let mut function = spawn_program(&program, &[], &fixture.function_vars(&api, &redis.url()));
+        let outcome = api.invoke(&call.event(EventKind::ApiGatewayV2), DEADLINE).await.unwrap();
+        let elapsed = started.elapsed();
+        let Outcome::Response(payload) = outcome else { panic!("{outcome:?}") };
+        assert_eq!(HttpAnswer::from_payload(&payload).unwrap().status, 201);
+        function.kill().await.unwrap();
+        // The first run also waits for the worker to claim its shards: not a cold start.
+        if run > 0 {
+            times.push(elapsed);
+        }
+    }
+    times.sort();
+    println!(
+        "cold start of {} to the first 201, {RUNS} runs: median {:?}, min {:?}, max {:?}",
+        program.display(),
+        times[RUNS / 2],
+        times[0],
+        times[RUNS - 1]
+    );
+    let _ = worker.kill().await;
 }

@@ -175,7 +175,23 @@ pub async fn run(vars: HashMap<String, String>, demo: bool) -> i32 {
         Ok(wired) => wired,
         Err(error) => return refuse(api, &InitError::backend(&error), 1).await,
     };
-    let router = crate::routes::router(state);
+    let concurrency = vars.get("AWS_LAMBDA_MAX_CONCURRENCY").map_or("1", String::as_str);
+    tracing::info!(runtime_api = %platform.runtime_api, max_concurrency = concurrency,
+        "serving invocations");
+    match serve(crate::routes::router(state)).await {
+        Ok(()) => 0,
+        Err(error) => {
+            let error = one_line(&error.to_string());
+            tracing::error!(%error, "Lambda runtime ended");
+            eprintln!("Lambda runtime: {error}");
+            1
+        }
+    }
+}
+
+/// Serves `router` through the Lambda runtime: one invocation at a time, unless the platform
+/// sets `AWS_LAMBDA_MAX_CONCURRENCY` (Lambda Managed Instances); then that many at once.
+async fn serve(router: axum::Router) -> Result<(), lambda_http::Error> {
     let service = tower::service_fn(move |request: lambda_http::Request| {
         let router = router.clone();
         async move {
@@ -187,19 +203,7 @@ pub async fn run(vars: HashMap<String, String>, demo: bool) -> i32 {
             )
         }
     });
-    // Sequential unless the platform sets AWS_LAMBDA_MAX_CONCURRENCY (Lambda Managed
-    // Instances): then that many invocations are served at once, as a server serves requests.
-    tracing::info!(runtime_api = %platform.runtime_api,
-        max_concurrency = vars.get("AWS_LAMBDA_MAX_CONCURRENCY").map_or("1", String::as_str),
-        "serving invocations");
-    match lambda_http::run_concurrent(service).await {
-        Ok(()) => 0,
-        Err(error) => {
-            tracing::error!(error = %one_line(&error.to_string()), "Lambda runtime ended");
-            eprintln!("Lambda runtime: {}", one_line(&error.to_string()));
-            1
-        }
-    }
+    lambda_http::run_concurrent(service).await
 }
 
 /// The request with the path the event carries. `lambda_http` puts a REST API's stage in front
