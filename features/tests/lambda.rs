@@ -33,7 +33,11 @@ fn spawn(binary: &str, args: &[&str], vars: &BTreeMap<String, String>) -> Child 
     spawn_program(&target_dir().join("debug").join(binary), args, vars)
 }
 
-fn spawn_program(program: &std::path::Path, args: &[&str], vars: &BTreeMap<String, String>) -> Child {
+fn spawn_program(
+    program: &std::path::Path,
+    args: &[&str],
+    vars: &BTreeMap<String, String>,
+) -> Child {
     let mut command = Command::new(program);
     command
         .args(args)
@@ -486,17 +490,27 @@ async fn cold_start_figures() {
             method: "POST".into(),
             path: "/locations/WH01/deliveries".into(),
             headers: vec![
-                ("authorization".into(), format!("Bearer {}", fixture.token())),
+                (
+                    "authorization".into(),
+                    format!("Bearer {}", fixture.token()),
+                ),
                 ("content-type".into(), "application/json".into()),
             ],
-            body: delivery(&format!("cold-{run}"), 1.0).to_string().into_bytes(),
+            body: delivery(&format!("cold-{run}"), 1.0)
+                .to_string()
+                .into_bytes(),
             ..HttpCall::default()
         };
         let started = std::time::Instant::now();
         let mut function = spawn_program(&program, &[], &fixture.function_vars(&api, &redis.url()));
-        let outcome = api.invoke(&call.event(EventKind::ApiGatewayV2), DEADLINE).await.unwrap();
+        let outcome = api
+            .invoke(&call.event(EventKind::ApiGatewayV2), DEADLINE)
+            .await
+            .unwrap();
         let elapsed = started.elapsed();
-        let Outcome::Response(payload) = outcome else { panic!("{outcome:?}") };
+        let Outcome::Response(payload) = outcome else {
+            panic!("{outcome:?}")
+        };
         assert_eq!(HttpAnswer::from_payload(&payload).unwrap().status, 201);
         function.kill().await.unwrap();
         // The first run also waits for the worker to claim its shards: not a cold start.

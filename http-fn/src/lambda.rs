@@ -175,7 +175,9 @@ pub async fn run(vars: HashMap<String, String>, demo: bool) -> i32 {
         Ok(wired) => wired,
         Err(error) => return refuse(api, &InitError::backend(&error), 1).await,
     };
-    let concurrency = vars.get("AWS_LAMBDA_MAX_CONCURRENCY").map_or("1", String::as_str);
+    let concurrency = vars
+        .get("AWS_LAMBDA_MAX_CONCURRENCY")
+        .map_or("1", String::as_str);
     tracing::info!(runtime_api = %platform.runtime_api, max_concurrency = concurrency,
         "serving invocations");
     match serve(crate::routes::router(state)).await {
