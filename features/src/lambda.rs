@@ -499,6 +499,7 @@ impl HttpAnswer {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

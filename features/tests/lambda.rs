@@ -116,11 +116,21 @@ async fn exit(mut child: Child) -> (Option<i32>, String) {
     )
 }
 
+/// A refused start: its name, the arguments, the change to a complete configuration, the error
+/// type and the start of the reason reported.
+type Refusal = (
+    &'static str,
+    &'static [&'static str],
+    fn(&mut BTreeMap<String, String>),
+    &'static str,
+    &'static str,
+);
+
 #[tokio::test]
 async fn refused_starts_are_reported_on_the_init_error_endpoint_never_panicked_on() {
     let fixture = Fixture::new("refusals");
     let unreachable = "redis://127.0.0.1:1/";
-    let cases: [(&str, &[&str], fn(&mut BTreeMap<String, String>), &str, &str); 7] = [
+    let cases: [Refusal; 7] = [
         (
             "only the platform's variables",
             &[],
