@@ -6,6 +6,7 @@
 pub mod chaos;
 pub mod estate;
 pub mod json;
+pub mod lambda;
 pub mod location_api;
 pub mod prometheus;
 pub mod service;

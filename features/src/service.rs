@@ -1,5 +1,5 @@
-//! Starting and stopping the service under test: in-process, as the real `http-fn` binary, or as
-//! a local multi-process stack.
+//! Starting and stopping the service under test: in-process, as the real `http-fn` binary, as
+//! a local multi-process stack, or as that stack with the HTTP tier run as a Lambda function.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,6 +11,7 @@ use anyhow::{Context, bail};
 
 mod binary;
 mod in_process;
+mod lambda;
 mod stack;
 
 /// How long a service may take to start or to stop.
@@ -26,18 +27,22 @@ pub enum Target {
     Binary,
     /// Redis, one `http-fn` node (`NODE_ROLE=http`) and two `actor-worker` nodes per scenario.
     Stack,
+    /// The `http-fn` binary as an AWS Lambda function behind a local API Gateway stand-in, with
+    /// Redis and two `actor-worker` nodes per scenario.
+    Lambda,
 }
 
 impl Target {
-    /// Reads `STOCK_FEATURES_TARGET` (`inprocess`, the default, `binary` or `stack`).
+    /// Reads `STOCK_FEATURES_TARGET` (`inprocess`, the default, `binary`, `stack` or `lambda`).
     pub fn from_env() -> anyhow::Result<Target> {
         match std::env::var("STOCK_FEATURES_TARGET").as_deref() {
             Err(_) | Ok("") | Ok("inprocess") => Ok(Target::InProcess),
             Ok("binary") => Ok(Target::Binary),
             Ok("stack") => Ok(Target::Stack),
-            Ok(other) => {
-                bail!("STOCK_FEATURES_TARGET must be inprocess, binary or stack, got {other:?}")
-            }
+            Ok("lambda") => Ok(Target::Lambda),
+            Ok(other) => bail!(
+                "STOCK_FEATURES_TARGET must be inprocess, binary, stack or lambda, got {other:?}"
+            ),
         }
     }
 }
@@ -54,6 +59,7 @@ enum Running {
     InProcess(in_process::InProcess),
     Binary(binary::Process),
     Stack(stack::Stack),
+    Lambda(lambda::Lambda),
 }
 
 impl Service {
@@ -78,6 +84,10 @@ impl Service {
                 let (addr, stack) = stack::Stack::start(vars, log).await?;
                 (addr, Running::Stack(stack))
             }
+            Target::Lambda => {
+                let (addr, function) = lambda::Lambda::start(vars, log).await?;
+                (addr, Running::Lambda(function))
+            }
         };
         Ok(Service { addr, running })
     }
@@ -93,6 +103,7 @@ impl Service {
     pub fn metrics_urls(&self) -> Vec<String> {
         match &self.running {
             Running::Stack(stack) => stack.metrics_urls(),
+            Running::Lambda(function) => function.metrics_urls(self.addr),
             _ => vec![format!("http://{}/metrics", self.addr)],
         }
     }
@@ -103,6 +114,7 @@ impl Service {
             Running::InProcess(service) => service.stop().await,
             Running::Binary(process) => process.stop().await,
             Running::Stack(stack) => stack.stop().await,
+            Running::Lambda(function) => function.stop().await,
         }
     }
 }

@@ -98,16 +98,6 @@ impl Application {
     }
 }
 
-/// Serves the router through the AWS Lambda runtime (`AWS_LAMBDA_RUNTIME_API` is set).
-pub async fn run_lambda(config: Config) -> anyhow::Result<()> {
-    let (state, worker) = wire(&config).await?;
-    let served = lambda_http::run(router(state)).await;
-    if let Some(worker) = worker {
-        worker.shutdown().await;
-    }
-    served.map_err(|error| anyhow::anyhow!("Lambda runtime: {error}"))
-}
-
 /// The request handlers' state and, for `NODE_ROLE=both`, the worker tier in the same process.
 pub(crate) async fn wire(config: &Config) -> anyhow::Result<(AppState, Option<WorkerHandle>)> {
     wire_store(config, store(config).await?)

@@ -12,6 +12,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod keys;
+pub mod lambda;
 pub mod locations;
 pub mod routes;
 pub mod server;
@@ -25,14 +26,12 @@ use crate::config::{Config, JwtSettings, ServerSettings};
 use crate::demo::{DEMO_AUDIENCE, DEMO_ISSUER, DemoKeys};
 
 /// Runs the service described by `config` until SIGINT or SIGTERM, its listener bounded by
-/// `server`, counting the commands waiting every `backlog_interval`; with `lambda`, serves the
-/// router through the AWS Lambda runtime instead (nothing runs between invocations there, so
-/// nothing is counted).
+/// `server`, counting the commands waiting every `backlog_interval` (under AWS Lambda,
+/// [`lambda::run`] serves instead, and nothing runs between invocations to count them).
 pub async fn run(
     mut config: Config,
     server: ServerSettings,
     backlog_interval: std::time::Duration,
-    lambda: bool,
 ) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(config.log_format);
     let demo = if config.demo {
@@ -49,9 +48,6 @@ pub async fn run(
         });
     }
     tracing::info!(version = env!("CARGO_PKG_VERSION"), role = ?config.role, "starting");
-    if lambda {
-        return app::run_lambda(config).await;
-    }
     let app = Application::build(config)
         .await?
         .with_server_settings(server)

@@ -1,5 +1,6 @@
 //! `http-fn`: the Stock API HTTP tier (`NODE_ROLE=http`) or the whole service in one process
 //! (`NODE_ROLE=both`). `--demo` starts with the demo estate, a fresh key pair and printed tokens.
+//! Under AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set) it runs as a function (`http_fn::lambda`).
 //! Subcommands for containers: `probe` (healthcheck), `keys` and `token JOB` (see docs/OPERATIONS.md).
 
 use http_fn::config::{Binary, Config, ServerSettings};
@@ -18,6 +19,10 @@ async fn main() {
         _ => {}
     }
     let demo = args.iter().any(|arg| arg == "--demo");
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let vars = http_fn::lambda::environment(std::env::vars_os());
+        std::process::exit(http_fn::lambda::run(vars, demo).await);
+    }
     let config = match Config::from_env(Binary::HttpFn, demo) {
         Ok(config) => config,
         Err(error) => {
@@ -47,8 +52,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let lambda = std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some();
-    if let Err(error) = http_fn::run(config, server, backlog, lambda).await {
+    if let Err(error) = http_fn::run(config, server, backlog).await {
         eprintln!("{error:#}");
         std::process::exit(actor_worker::exit_code(&error));
     }

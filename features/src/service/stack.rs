@@ -24,7 +24,7 @@ use super::{START_DEADLINE, STOP_DEADLINE, target_dir};
 use crate::stack::process::{pump, spawn_clean};
 
 /// The `STOCK_WORKER_ID`s of the stack's workers.
-const WORKER_IDS: [&str; 2] = ["w1", "w2"];
+pub(super) const WORKER_IDS: [&str; 2] = ["w1", "w2"];
 /// The scenario variables a worker reads; location and JWT settings concern the HTTP tier only.
 const WORKER_VARS: [&str; 7] = [
     "STOCK_SHARDS",
@@ -42,13 +42,13 @@ const TAIL_LINES: usize = 20;
 
 /// The log file every node of one stack writes into.
 #[derive(Clone, Debug)]
-struct Log {
+pub(super) struct Log {
     file: Arc<Mutex<File>>,
-    path: PathBuf,
+    pub(super) path: PathBuf,
 }
 
 impl Log {
-    fn create(path: &Path) -> anyhow::Result<Log> {
+    pub(super) fn create(path: &Path) -> anyhow::Result<Log> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Log {
             file: Arc::new(Mutex::new(file)),
@@ -56,14 +56,14 @@ impl Log {
         })
     }
 
-    fn write(&self, line: &str) {
+    pub(super) fn write(&self, line: &str) {
         if let Ok(mut file) = self.file.lock() {
             let _ = writeln!(file, "{line}");
         }
     }
 
     /// The last lines written, for error messages.
-    fn tail(&self) -> String {
+    pub(super) fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
@@ -72,16 +72,16 @@ impl Log {
 
 /// One running node: a child process and the address it announced.
 #[derive(Debug)]
-struct Node {
+pub(super) struct Node {
     name: &'static str,
     child: Child,
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
 }
 
 impl Node {
     /// Spawns `program` with only `vars` (plus `PATH`) and waits for the JSON log line whose
     /// top-level string field `addr_field` holds its bound address.
-    async fn start(
+    pub(super) async fn start(
         name: &'static str,
         program: &str,
         vars: &BTreeMap<String, String>,
@@ -127,7 +127,7 @@ impl Node {
     }
 
     /// SIGKILL, then reap.
-    async fn stop(mut self) -> anyhow::Result<()> {
+    pub(super) async fn stop(mut self) -> anyhow::Result<()> {
         if self.child.try_wait()?.is_none() {
             self.child
                 .start_kill()
@@ -143,7 +143,7 @@ impl Node {
 
 /// Reaps a node that closed its output before announcing its address and says how it ended,
 /// quoting the end of the log (where a refused configuration names its variable).
-async fn exited_early(
+pub(super) async fn exited_early(
     name: &str,
     mut child: Child,
     pumps: Vec<JoinHandle<()>>,
@@ -203,35 +203,12 @@ impl Stack {
             workers,
             redis,
         };
-        if let Err(error) = stack.wait_until_every_shard_is_owned().await {
+        if let Err(error) = wait_until_every_shard_is_owned(stack.http.addr).await {
             let message = format!("{error:#}; log: {}\n{}", log.path.display(), log.tail());
             let _ = stack.stop().await;
             bail!(message);
         }
         Ok((stack.http.addr, stack))
-    }
-
-    /// Polls the HTTP node's `GET /health/cluster` until it reports `"unowned":0`.
-    async fn wait_until_every_shard_is_owned(&self) -> anyhow::Result<()> {
-        let client = reqwest::Client::builder()
-            .timeout(START_DEADLINE)
-            .build()
-            .context("building an HTTP client")?;
-        let url = format!("http://{}/health/cluster", self.http.addr);
-        let deadline = tokio::time::Instant::now() + START_DEADLINE;
-        loop {
-            let last = match client.get(&url).send().await {
-                Ok(response) => response.text().await.unwrap_or_default(),
-                Err(error) => format!("{:#}", anyhow::Error::from(error)),
-            };
-            if unowned_shards(&last) == Some(0) {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                bail!("shards still unowned after {START_DEADLINE:?}: GET {url} gave {last}");
-            }
-            tokio::time::sleep(POLL_EVERY).await;
-        }
     }
 
     /// The `/metrics` URL of the HTTP node, then of each worker's admin listener.
@@ -257,6 +234,29 @@ impl Stack {
     }
 }
 
+/// Polls `GET /health/cluster` at `addr` until it reports `"unowned":0`.
+pub(super) async fn wait_until_every_shard_is_owned(addr: SocketAddr) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(START_DEADLINE)
+        .build()
+        .context("building an HTTP client")?;
+    let url = format!("http://{addr}/health/cluster");
+    let deadline = tokio::time::Instant::now() + START_DEADLINE;
+    loop {
+        let last = match client.get(&url).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(error) => format!("{:#}", anyhow::Error::from(error)),
+        };
+        if unowned_shards(&last) == Some(0) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("shards still unowned after {START_DEADLINE:?}: GET {url} gave {last}");
+        }
+        tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
 /// The HTTP node's environment: the scenario's, in the `http` role on a free port, on Redis.
 fn http_vars(scenario: &BTreeMap<String, String>, redis_url: &str) -> BTreeMap<String, String> {
     let mut vars = scenario.clone();
@@ -268,7 +268,7 @@ fn http_vars(scenario: &BTreeMap<String, String>, redis_url: &str) -> BTreeMap<S
 
 /// A worker's environment: the scenario's worker settings, in the `actor` role, with its own id
 /// and an admin listener on a free port.
-fn worker_vars(
+pub(super) fn worker_vars(
     scenario: &BTreeMap<String, String>,
     redis_url: &str,
     id: &str,

@@ -2,7 +2,8 @@
 //!
 //! Run with `cargo test -p features --test acceptance`; `STOCK_FEATURES_TARGET=binary` runs the
 //! `http-fn` executable instead of the in-process library, `STOCK_FEATURES_TARGET=stack` a Redis,
-//! an HTTP node and two workers per scenario.
+//! an HTTP node and two workers per scenario, `STOCK_FEATURES_TARGET=lambda` the same with the HTTP
+//! node run as a Lambda function behind a local API Gateway stand-in.
 
 mod steps;
 mod suite;
@@ -29,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let features = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/features");
     StockWorld::cucumber()
         .max_concurrent_scenarios(match target {
-            Target::Stack => STACK_CONCURRENCY,
+            Target::Stack | Target::Lambda => STACK_CONCURRENCY,
             _ => CONCURRENCY,
         })
         .fail_on_skipped()
