@@ -1,5 +1,5 @@
-//! Starting and stopping the service under test: in-process, as the real `http-fn` binary, or as
-//! a local multi-process stack.
+//! Starting and stopping the service under test: in-process, as the real `http-fn` binary, as a
+//! local multi-process stack, or as the compose stack in containers.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,8 +10,11 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 mod binary;
+mod compose;
 mod in_process;
 mod stack;
+
+pub use compose::ComposeRun;
 
 /// How long a service may take to start or to stop.
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -26,18 +29,22 @@ pub enum Target {
     Binary,
     /// Redis, one `http-fn` node (`NODE_ROLE=http`) and two `actor-worker` nodes per scenario.
     Stack,
+    /// The `docker-compose.yml` stack (Redis, an HTTP node, two workers) in containers, reached
+    /// through its published loopback port; its nodes restart afresh for every scenario.
+    Compose,
 }
 
 impl Target {
-    /// Reads `STOCK_FEATURES_TARGET` (`inprocess`, the default, `binary` or `stack`).
+    /// Reads `STOCK_FEATURES_TARGET` (`inprocess`, the default, `binary`, `stack` or `compose`).
     pub fn from_env() -> anyhow::Result<Target> {
         match std::env::var("STOCK_FEATURES_TARGET").as_deref() {
             Err(_) | Ok("") | Ok("inprocess") => Ok(Target::InProcess),
             Ok("binary") => Ok(Target::Binary),
             Ok("stack") => Ok(Target::Stack),
-            Ok(other) => {
-                bail!("STOCK_FEATURES_TARGET must be inprocess, binary or stack, got {other:?}")
-            }
+            Ok("compose") => Ok(Target::Compose),
+            Ok(other) => bail!(
+                "STOCK_FEATURES_TARGET must be inprocess, binary, stack or compose, got {other:?}"
+            ),
         }
     }
 }
@@ -54,6 +61,7 @@ enum Running {
     InProcess(in_process::InProcess),
     Binary(binary::Process),
     Stack(stack::Stack),
+    Compose(compose::Compose),
 }
 
 impl Service {
@@ -78,6 +86,10 @@ impl Service {
                 let (addr, stack) = stack::Stack::start(vars, log).await?;
                 (addr, Running::Stack(stack))
             }
+            Target::Compose => {
+                let (addr, stack) = compose::Compose::start(vars, log).await?;
+                (addr, Running::Compose(stack))
+            }
         };
         Ok(Service { addr, running })
     }
@@ -93,6 +105,7 @@ impl Service {
     pub fn metrics_urls(&self) -> Vec<String> {
         match &self.running {
             Running::Stack(stack) => stack.metrics_urls(),
+            Running::Compose(stack) => stack.metrics_urls(),
             _ => vec![format!("http://{}/metrics", self.addr)],
         }
     }
@@ -103,6 +116,7 @@ impl Service {
             Running::InProcess(service) => service.stop().await,
             Running::Binary(process) => process.stop().await,
             Running::Stack(stack) => stack.stop().await,
+            Running::Compose(stack) => stack.stop().await,
         }
     }
 }

@@ -286,7 +286,7 @@ fn worker_vars(
 }
 
 /// `shards.unowned` of a `/health/cluster` body.
-fn unowned_shards(body: &str) -> Option<u64> {
+pub(super) fn unowned_shards(body: &str) -> Option<u64> {
     let body: Value = serde_json::from_str(body).ok()?;
     body.get("shards")?.get("unowned")?.as_u64()
 }
