@@ -465,10 +465,12 @@ async fn faults() -> anyhow::Result<()> {
         .under_load(async |s: &TestStack| {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let restarts: u32 = inspect(&crashed, "{{.RestartCount}}").await?.parse()?;
+            let before = s.ids_on(&crashed).await;
+            ensure!(!before.is_empty(), "the worker to crash owns no shard");
             let at = Instant::now();
             crash(&crashed).await?;
             restarted(&crashed, restarts).await?;
-            let moved = s.moved_off_or_rejoined(&crashed, at).await?;
+            let moved = s.released(&before, at).await?;
             Ok((moved, s.rejoined(&crashed, at).await?))
         })
         .await?;
@@ -573,36 +575,33 @@ async fn faults() -> anyhow::Result<()> {
 }
 
 impl TestStack {
-    /// After a crash and restart: waits until no shard names a worker id the container no longer
-    /// runs (the restarted process has a new id on the same host name), i.e. every shard is owned
-    /// by a live worker.
-    async fn moved_off_or_rejoined(&self, _id: &str, since: Instant) -> anyhow::Result<Duration> {
-        let live = self.live_worker_ids().await?;
-        eventually("every shard owned by a live worker", WITHIN, || async {
-            let live = self.live_worker_ids().await.unwrap_or_else(|_| live.clone());
+    /// The worker ids of container `id` that own shards now.
+    async fn ids_on(&self, id: &str) -> Vec<String> {
+        let host = &id[..12.min(id.len())];
+        let mut ids: Vec<String> = self
+            .owners()
+            .await
+            .into_iter()
+            .flatten()
+            .filter(|o| o.starts_with(host))
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Waits until every shard is owned and none by the worker ids `gone` (a crashed process;
+    /// its container restarts with a new id on the same host name).
+    async fn released(&self, gone: &[String], since: Instant) -> anyhow::Result<Duration> {
+        eventually("every shard owned, none by the crashed process", WITHIN, || async {
             let owners = self.owners().await;
             let all = owners
                 .iter()
-                .all(|o| o.as_deref().is_some_and(|o| live.iter().any(|l| l == o)));
+                .all(|o| o.as_ref().is_some_and(|o| !gone.contains(o)));
             Ok(all.then_some(()))
         })
         .await?;
         Ok(since.elapsed())
-    }
-
-    /// The worker ids of the cluster view (`/health/cluster`).
-    async fn live_worker_ids(&self) -> anyhow::Result<Vec<String>> {
-        let view = self.api.get("/health/cluster").await?.json();
-        Ok(view
-            .get("workers")
-            .and_then(Value::as_array)
-            .map(|workers| {
-                workers
-                    .iter()
-                    .filter_map(|w| w.get("id")?.as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
     }
 }
 

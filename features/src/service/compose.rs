@@ -37,7 +37,7 @@ use crate::compose::{
 use crate::stack::process::pump;
 
 /// Stacks of a run (`STOCK_FEATURES_COMPOSE_STACKS` overrides it): scenarios run this many at a time.
-const DEFAULT_STACKS: usize = 3;
+const DEFAULT_STACKS: usize = 4;
 /// Workers of each stack.
 const WORKERS: usize = 2;
 /// How often a starting stack is looked at.
@@ -276,7 +276,7 @@ impl Compose {
         std::fs::write(slot.dir.join("override.json"), &override_text)?;
         let project = &slot.project;
         let scale = format!("worker={WORKERS}");
-        let since = unix_now();
+        let mut since = unix_now();
         let containers = match slot.containers.clone() {
             None => {
                 if let Ok(mut used) = pool.used.lock()
@@ -291,13 +291,19 @@ impl Compose {
                 let nodes: Vec<&str> = running.nodes().map(|(_, id)| id).collect();
                 docker(&[&["stop", "-t", "0"], nodes.as_slice()].concat()).await?;
                 flush(&pool.password, running.redis_port).await?;
+                since = unix_now();
                 if slot.applied.as_deref() == Some(override_text.as_str()) {
-                    docker(&[&["start"], nodes.as_slice()].concat()).await?;
+                    // One `docker start` each: the engine starts them side by side.
+                    let starts = nodes.iter().map(|id| docker(&["start", id]));
+                    for started in futures::future::join_all(starts).await {
+                        started?;
+                    }
+                    running
                 } else {
                     let args = ["up", "-d", "--no-deps", "--scale", &scale, "http", "worker"];
                     project.compose(&args).await?;
+                    containers(project).await?
                 }
-                containers(project).await?
             }
         };
         slot.applied = Some(override_text);
@@ -330,7 +336,9 @@ impl Compose {
                 for pump in pumps {
                     let _ = tokio::time::timeout(LOG_DRAIN, pump).await;
                 }
-                bail!("{error:#}; log: {}\n{}", log.path.display(), log.tail());
+                let ended = ended_output(&containers).await;
+                let tail = if ended.is_empty() { log.tail() } else { ended };
+                bail!("{error:#}; log: {}\n{tail}", log.path.display());
             }
         }
     }
@@ -408,6 +416,28 @@ fn follow_log(
         pumps.push(tokio::spawn(pump(stderr, log.sink(prefix), None)));
     }
     Ok((child, pumps))
+}
+
+/// The last lines of every node that is no longer running (where a refused setting is named).
+async fn ended_output(containers: &Containers) -> String {
+    let mut text = String::new();
+    for (node, id) in containers.nodes() {
+        if inspect(id, "{{.State.Status}}").await.is_ok_and(|s| s == "running") {
+            continue;
+        }
+        let tail = TAIL_LINES.to_string();
+        let output = Command::new("docker")
+            .args(["logs", "--tail", &tail, id])
+            .stdin(Stdio::null())
+            .output()
+            .await;
+        if let Ok(output) = output {
+            text.push_str(&format!("[{node}]\n"));
+            text.push_str(&String::from_utf8_lossy(&output.stdout));
+            text.push_str(&String::from_utf8_lossy(&output.stderr));
+        }
+    }
+    text
 }
 
 /// Points the stack's link at the scenario's locations file and the setting at the link.
@@ -526,14 +556,43 @@ async fn containers(project: &Project) -> anyhow::Result<Containers> {
     })
 }
 
-/// The published loopback ports of the HTTP node (8080), then of each worker (9090).
+/// The published loopback ports of the HTTP node (8080), then of each worker (9090), read with
+/// one `docker inspect`; fails when a node ended.
 async fn published_ports(containers: &Containers) -> anyhow::Result<Vec<SocketAddr>> {
-    let mut ports = Vec::new();
-    for (node, id) in containers.nodes() {
-        let port = if node == "http" { 8080 } else { 9090 };
-        ports.push(published(id, port, START_DEADLINE).await?);
+    let nodes: Vec<(String, &str)> = containers.nodes().collect();
+    let deadline = tokio::time::Instant::now() + START_DEADLINE;
+    loop {
+        let mut args = vec!["inspect", "-f", "{{.State.Status}} {{json .NetworkSettings.Ports}}"];
+        args.extend(nodes.iter().map(|(_, id)| *id));
+        let out = docker(&args).await?;
+        let mut ports = Vec::new();
+        for ((node, _), line) in nodes.iter().zip(out.lines()) {
+            let (status, published) = line.split_once(' ').unwrap_or((line, "null"));
+            if status != "running" {
+                bail!("{node} is {status}");
+            }
+            let port = if node == "http" { "8080/tcp" } else { "9090/tcp" };
+            ports.extend(host_port(published, port));
+        }
+        if ports.len() == nodes.len() {
+            return Ok(ports);
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("ports still unpublished after {START_DEADLINE:?}: {out}");
+        }
+        tokio::time::sleep(POLL_EVERY).await;
     }
-    Ok(ports)
+}
+
+/// The IPv4 loopback address `port` is published on, from `docker inspect`'s
+/// `NetworkSettings.Ports`.
+fn host_port(ports: &str, port: &str) -> Option<SocketAddr> {
+    let ports: Value = serde_json::from_str(ports).ok()?;
+    ports.get(port)?.as_array()?.iter().find_map(|binding| {
+        let ip = binding.get("HostIp")?.as_str()?;
+        let port = binding.get("HostPort")?.as_str()?;
+        format!("{ip}:{port}").parse().ok().filter(SocketAddr::is_ipv4)
+    })
 }
 
 /// Polls `GET /health/cluster` until every shard is owned; fails early when a node ended.
@@ -553,13 +612,9 @@ async fn wait_until_ready(http: SocketAddr, containers: &Containers) -> anyhow::
             return Ok(());
         }
         checks += 1;
-        if checks % 4 == 0 {
-            for (node, id) in containers.nodes() {
-                let state = inspect(id, "{{.State.Status}} {{.State.ExitCode}}").await?;
-                if !state.starts_with("running") {
-                    bail!("{node} ended before the stack was ready ({})", state.trim());
-                }
-            }
+        if checks % 10 == 0 {
+            // Fails when a node ended.
+            published_ports(containers).await?;
         }
         if tokio::time::Instant::now() > deadline {
             bail!("shards still unowned after {START_DEADLINE:?}: GET {url} gave {last}");
@@ -602,6 +657,14 @@ mod tests {
         assert_eq!(env["STOCK_SHARDS"], "8");
         assert_eq!(env["STOCK_JWT_AUDIENCE"], "");
         assert_eq!(env["STOCK_LEASE_TTL"], "");
+    }
+
+    #[test]
+    fn the_published_address_is_the_ipv4_binding_of_the_port() {
+        let ports = r#"{"8080/tcp":[{"HostIp":"127.0.0.1","HostPort":"49153"}],"9090/tcp":null}"#;
+        assert_eq!(host_port(ports, "8080/tcp"), "127.0.0.1:49153".parse().ok());
+        assert_eq!(host_port(ports, "9090/tcp"), None);
+        assert_eq!(host_port("null", "8080/tcp"), None);
     }
 
     #[test]
