@@ -294,7 +294,7 @@ impl Compose {
                 since = unix_now();
                 if slot.applied.as_deref() == Some(override_text.as_str()) {
                     // One `docker start` each: the engine starts them side by side.
-                    let starts = nodes.iter().map(|id| docker(&["start", id]));
+                    let starts = nodes.iter().map(|id| async move { docker(&["start", id]).await });
                     for started in futures::future::join_all(starts).await {
                         started?;
                     }
