@@ -125,7 +125,15 @@ impl TestStack {
         let partial = Partial(Some(project.clone()));
         project.compose(&["up", "-d", "--scale", &scale]).await?;
         let token = project
-            .compose(&["run", "--rm", "-T", "keys", "http-fn", "token", "Warehouse Manager"])
+            .compose(&[
+                "run",
+                "--rm",
+                "-T",
+                "keys",
+                "http-fn",
+                "token",
+                "Warehouse Manager",
+            ])
             .await?
             .trim()
             .to_owned();
@@ -133,9 +141,8 @@ impl TestStack {
         let redis_port = published(&project.id("redis").await?, 6379, START_WITHIN)
             .await?
             .port();
-        let redis = redis::Client::open(format!(
-            "redis://stock:{password}@127.0.0.1:{redis_port}/"
-        ))?;
+        let redis =
+            redis::Client::open(format!("redis://stock:{password}@127.0.0.1:{redis_port}/"))?;
         let stack = TestStack {
             project: partial.take(),
             api: HttpApi::new(http, &token)?,
@@ -218,13 +225,17 @@ impl TestStack {
     /// Waits until no shard names the worker in container `id` and every shard is owned.
     async fn moved_off(&self, id: &str, since: Instant) -> anyhow::Result<Duration> {
         let host = id[..12.min(id.len())].to_owned();
-        eventually("the worker's shards owned by the others", WITHIN, || async {
-            let owners = self.owners().await;
-            let moved = owners
-                .iter()
-                .all(|o| o.as_deref().is_some_and(|o| !o.starts_with(&host)));
-            Ok(moved.then_some(()))
-        })
+        eventually(
+            "the worker's shards owned by the others",
+            WITHIN,
+            || async {
+                let owners = self.owners().await;
+                let moved = owners
+                    .iter()
+                    .all(|o| o.as_deref().is_some_and(|o| !o.starts_with(&host)));
+                Ok(moved.then_some(()))
+            },
+        )
         .await?;
         Ok(since.elapsed())
     }
@@ -308,7 +319,9 @@ struct Partial(Option<Project>);
 
 impl Partial {
     fn take(mut self) -> Project {
-        self.0.take().unwrap_or_else(|| Project::new("", &PathBuf::new(), BTreeMap::new()))
+        self.0
+            .take()
+            .unwrap_or_else(|| Project::new("", &PathBuf::new(), BTreeMap::new()))
     }
 }
 
@@ -332,7 +345,10 @@ fn write_figures(test: &str, figures: &BTreeMap<&'static str, Vec<u128>>) {
         let mut sorted = values.clone();
         sorted.sort_unstable();
         let median = sorted.get(sorted.len() / 2).copied().unwrap_or_default();
-        mine.insert((*what).to_owned(), json!({"ms": values, "median_ms": median}));
+        mine.insert(
+            (*what).to_owned(),
+            json!({"ms": values, "median_ms": median}),
+        );
     }
     if let Some(map) = all.as_object_mut() {
         map.insert(test.to_owned(), Value::Object(mine));
@@ -370,7 +386,12 @@ async fn restarted(id: &str, restarts: u32) -> anyhow::Result<()> {
 
 /// One delivery at the first location, answered as it comes (no retry): status, `Retry-After`,
 /// and how long the answer took.
-async fn one_write(api: &HttpApi, layout: &Layout, id: &str, product: &str) -> anyhow::Result<(HttpReply, Duration)> {
+async fn one_write(
+    api: &HttpApi,
+    layout: &Layout,
+    id: &str,
+    product: &str,
+) -> anyhow::Result<(HttpReply, Duration)> {
     let location = &layout.locations[0];
     let path = format!("/locations/{}/deliveries", segment(location));
     let sent = Instant::now();
@@ -391,24 +412,22 @@ async fn ready(http: SocketAddr) -> anyhow::Result<(u16, String, Duration)> {
     Ok((status, response.text().await?, sent.elapsed()))
 }
 
-/// Skips (true) when no Docker engine or docker-compose is present, saying so.
-fn skipped() -> bool {
-    if compose::engine_present() {
-        return false;
+/// Runs `test` with no other stack of this file up, or skips it, saying so, when no Docker engine
+/// or docker-compose is present.
+async fn alone(test: impl Future<Output = anyhow::Result<()>>) {
+    if !compose::engine_present() {
+        eprintln!("SKIPPED: no Docker engine (docker info) or no docker-compose on this machine");
+        return;
     }
-    eprintln!("SKIPPED: no Docker engine (docker info) or no docker-compose on this machine");
-    true
+    let _one = ONE_AT_A_TIME.lock().await;
+    if let Err(error) = test.await {
+        panic!("{error:#}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_pauses_crashes_and_kills_keep_the_failure_contract() {
-    if skipped() {
-        return;
-    }
-    let _one = ONE_AT_A_TIME.lock().await;
-    if let Err(error) = faults().await {
-        panic!("{error:#}");
-    }
+    alone(faults()).await;
 }
 
 async fn faults() -> anyhow::Result<()> {
@@ -487,14 +506,20 @@ async fn faults() -> anyhow::Result<()> {
             let moved = s.moved_off(&killed, at).await?;
             tokio::time::sleep(WATCH).await;
             let status = inspect(&killed, "{{.State.Status}}").await?;
-            ensure!(status == "exited", "a worker killed through Docker is {status}");
+            ensure!(
+                status == "exited",
+                "a worker killed through Docker is {status}"
+            );
             let started = Instant::now();
             docker(&["start", &killed]).await?;
             Ok((moved, s.rejoined(&killed, started).await?))
         })
         .await?;
     stack.note("worker docker-killed: shards moved", moved);
-    stack.note("worker docker-killed: rejoined after docker start", rejoined);
+    stack.note(
+        "worker docker-killed: rejoined after docker start",
+        rejoined,
+    );
 
     // Redis crashes: Docker restarts it on its AOF volume; writes answer 503 meanwhile and are
     // accepted again once it is back. Nothing acknowledged is lost (checked at the end).
@@ -524,13 +549,13 @@ async fn faults() -> anyhow::Result<()> {
     // The HTTP node cut off from Redis: writes and reads answer 503 within the command timeout,
     // readiness answers DOWN within the probe bound; both recover once connected again.
     let http = stack.project.id("http").await?;
-    let (first_503, ready_down, recovered) = stack
+    let (first_503, write_503, ready_down, recovered) = stack
         .under_load(async |s: &TestStack| {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let cut = Instant::now();
             docker(&["network", "disconnect", &store, &http]).await?;
             let id = format!("cut-http-{}", s.seed);
-            let (reply, _) = one_write(&s.api, &s.layout, &id, "cut-http").await?;
+            let (reply, write_took) = one_write(&s.api, &s.layout, &id, "cut-http").await?;
             ensure!(
                 reply.status == 503 && reply.retry_after.is_some(),
                 "a write to the cut-off HTTP node answered {} (Retry-After {:?}): {}",
@@ -564,12 +589,16 @@ async fn faults() -> anyhow::Result<()> {
                 Ok((status == 200 && reply.status == 201).then_some(()))
             })
             .await?;
-            Ok((first_503, took, joined.elapsed()))
+            Ok((first_503, write_took, took, joined.elapsed()))
         })
         .await?;
     stack.note("http partition: first write answered 503", first_503);
+    stack.note("http partition: that write's own answer time", write_503);
     stack.note("http partition: /health/ready answered DOWN", ready_down);
-    stack.note("http partition: ready and writable after reconnect", recovered);
+    stack.note(
+        "http partition: ready and writable after reconnect",
+        recovered,
+    );
 
     stack.finish("faults").await
 }
@@ -593,13 +622,17 @@ impl TestStack {
     /// Waits until every shard is owned and none by the worker ids `gone` (a crashed process;
     /// its container restarts with a new id on the same host name).
     async fn released(&self, gone: &[String], since: Instant) -> anyhow::Result<Duration> {
-        eventually("every shard owned, none by the crashed process", WITHIN, || async {
-            let owners = self.owners().await;
-            let all = owners
-                .iter()
-                .all(|o| o.as_ref().is_some_and(|o| !gone.contains(o)));
-            Ok(all.then_some(()))
-        })
+        eventually(
+            "every shard owned, none by the crashed process",
+            WITHIN,
+            || async {
+                let owners = self.owners().await;
+                let all = owners
+                    .iter()
+                    .all(|o| o.as_ref().is_some_and(|o| !gone.contains(o)));
+                Ok(all.then_some(()))
+            },
+        )
         .await?;
         Ok(since.elapsed())
     }
@@ -607,13 +640,7 @@ impl TestStack {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaling_workers_three_five_zero_one_under_load_keeps_the_failure_contract() {
-    if skipped() {
-        return;
-    }
-    let _one = ONE_AT_A_TIME.lock().await;
-    if let Err(error) = scaling().await {
-        panic!("{error:#}");
-    }
+    alone(scaling()).await;
 }
 
 async fn scaling() -> anyhow::Result<()> {
@@ -661,7 +688,11 @@ async fn scaling() -> anyhow::Result<()> {
     tokio::time::sleep(WATCH).await;
     let zero = [stack.layout.locations[0].clone()];
     let pots = read_pots(&stack.api, &zero, &["zero".to_owned()]).await?;
-    let applied: Vec<f64> = pots.values().map(Pot::net).filter(|net| *net != 0.0).collect();
+    let applied: Vec<f64> = pots
+        .values()
+        .map(Pot::net)
+        .filter(|net| *net != 0.0)
+        .collect();
     ensure!(
         applied.is_empty(),
         "writes answered 503 with no worker were applied later: {applied:?}"

@@ -202,7 +202,14 @@ async fn drive(stack: &Stack, config: &ChaosConfig, layout: &Layout) -> anyhow::
         .flat_map(load::products_of)
         .chain([load::LIVE_PRODUCT.to_owned()])
         .collect();
-    let checked = check(stack, &layout.locations, &products, &mut records, &mut findings).await?;
+    let checked = check(
+        stack,
+        &layout.locations,
+        &products,
+        &mut records,
+        &mut findings,
+    )
+    .await?;
     Ok(Report {
         wall: wall.elapsed(),
         unanswered_after_load,

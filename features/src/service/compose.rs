@@ -16,8 +16,6 @@
 //! the stack target's format. [`ComposeRun`] removes the stacks and their volumes when dropped.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -31,6 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::START_DEADLINE;
+use super::stack::{Log, WORKER_VARS, unowned_shards};
 use crate::compose::{
     Project, build_images, docker, docker_blocking, inspect, published, random_hex,
 };
@@ -62,17 +61,6 @@ const COMPOSE_VARS: [&str; 12] = [
     "STOCK_SHARDS",
     "STOCK_WORKER_ID",
 ];
-/// The scenario variables a worker reads (as on the stack target).
-const WORKER_VARS: [&str; 7] = [
-    "STOCK_SHARDS",
-    "STOCK_LEASE_TTL",
-    "STOCK_POT_UNLOAD_AFTER",
-    "STOCK_POT_UNLOAD_CHECK_INTERVAL",
-    "STOCK_IDEMPOTENCY_RETENTION",
-    "RUST_LOG",
-    "STOCK_LOG_FORMAT",
-];
-
 static RUN: OnceLock<Pool> = OnceLock::new();
 
 /// The compose stacks of one test run; dropping it takes them down with their volumes.
@@ -294,7 +282,9 @@ impl Compose {
                 since = unix_now();
                 if slot.applied.as_deref() == Some(override_text.as_str()) {
                     // One `docker start` each: the engine starts them side by side.
-                    let starts = nodes.iter().map(|id| async move { docker(&["start", id]).await });
+                    let starts = nodes
+                        .iter()
+                        .map(|id| async move { docker(&["start", id]).await });
                     for started in futures::future::join_all(starts).await {
                         started?;
                     }
@@ -359,38 +349,6 @@ impl Compose {
     }
 }
 
-/// The scenario's log file, shared by every container's output.
-#[derive(Clone, Debug)]
-struct Log {
-    file: Arc<Mutex<File>>,
-    path: PathBuf,
-}
-
-impl Log {
-    fn create(path: &Path) -> anyhow::Result<Log> {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        Ok(Log {
-            file: Arc::new(Mutex::new(file)),
-            path: path.to_path_buf(),
-        })
-    }
-
-    fn sink(&self, prefix: String) -> impl FnMut(&str) + use<> {
-        let file = self.file.clone();
-        move |line| {
-            if let Ok(mut file) = file.lock() {
-                let _ = writeln!(file, "{prefix}{line}");
-            }
-        }
-    }
-
-    fn tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
-    }
-}
-
 /// `docker logs -f` of a container from `since` on: stdout lines as they are, stderr lines after
 /// `[stderr] [<node>] `.
 fn follow_log(
@@ -409,11 +367,15 @@ fn follow_log(
         .context("spawning docker logs")?;
     let mut pumps = Vec::new();
     if let Some(stdout) = child.stdout.take() {
-        pumps.push(tokio::spawn(pump(stdout, log.sink(String::new()), None)));
+        let log = log.clone();
+        let sink = move |line: &str| log.write(line);
+        pumps.push(tokio::spawn(pump(stdout, sink, None)));
     }
     if let Some(stderr) = child.stderr.take() {
         let prefix = format!("[stderr] [{node}] ");
-        pumps.push(tokio::spawn(pump(stderr, log.sink(prefix), None)));
+        let log = log.clone();
+        let sink = move |line: &str| log.write(&format!("{prefix}{line}"));
+        pumps.push(tokio::spawn(pump(stderr, sink, None)));
     }
     Ok((child, pumps))
 }
@@ -422,7 +384,10 @@ fn follow_log(
 async fn ended_output(containers: &Containers) -> String {
     let mut text = String::new();
     for (node, id) in containers.nodes() {
-        if inspect(id, "{{.State.Status}}").await.is_ok_and(|s| s == "running") {
+        if inspect(id, "{{.State.Status}}")
+            .await
+            .is_ok_and(|s| s == "running")
+        {
             continue;
         }
         let tail = TAIL_LINES.to_string();
@@ -461,10 +426,7 @@ fn link_locations_file(
 /// scenarios count), Redis published on loopback, the scratch directory mounted and the network of
 /// fakes joined.
 fn override_file(pool: &Pool, vars: &BTreeMap<String, String>) -> Value {
-    let redis_url = format!(
-        "redis://stock:{}@redis:6379",
-        pool.password
-    );
+    let redis_url = format!("redis://stock:{}@redis:6379", pool.password);
     let shared = pool.shared.display().to_string();
     json!({
         "services": {
@@ -527,12 +489,10 @@ fn worker_env(vars: &BTreeMap<String, String>, redis_url: &str) -> BTreeMap<Stri
 async fn flush(password: &str, port: u16) -> anyhow::Result<()> {
     let url = format!("redis://stock:{password}@127.0.0.1:{port}/");
     let client = redis::Client::open(url)?;
-    let mut connection = tokio::time::timeout(
-        START_DEADLINE,
-        client.get_multiplexed_async_connection(),
-    )
-    .await
-    .context("connecting to the stack's Redis")??;
+    let mut connection =
+        tokio::time::timeout(START_DEADLINE, client.get_multiplexed_async_connection())
+            .await
+            .context("connecting to the stack's Redis")??;
     let _: () = redis::cmd("FLUSHALL")
         .query_async(&mut connection)
         .await
@@ -547,7 +507,10 @@ async fn containers(project: &Project) -> anyhow::Result<Containers> {
     let http = project.id("http").await?;
     let workers = project.ids("worker").await?;
     if workers.len() != WORKERS {
-        bail!("the stack has {} workers, expected {WORKERS}", workers.len());
+        bail!(
+            "the stack has {} workers, expected {WORKERS}",
+            workers.len()
+        );
     }
     Ok(Containers {
         redis_port,
@@ -562,7 +525,11 @@ async fn published_ports(containers: &Containers) -> anyhow::Result<Vec<SocketAd
     let nodes: Vec<(String, &str)> = containers.nodes().collect();
     let deadline = tokio::time::Instant::now() + START_DEADLINE;
     loop {
-        let mut args = vec!["inspect", "-f", "{{.State.Status}} {{json .NetworkSettings.Ports}}"];
+        let mut args = vec![
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{json .NetworkSettings.Ports}}",
+        ];
         args.extend(nodes.iter().map(|(_, id)| *id));
         let out = docker(&args).await?;
         let mut ports = Vec::new();
@@ -571,7 +538,11 @@ async fn published_ports(containers: &Containers) -> anyhow::Result<Vec<SocketAd
             if status != "running" {
                 bail!("{node} is {status}");
             }
-            let port = if node == "http" { "8080/tcp" } else { "9090/tcp" };
+            let port = if node == "http" {
+                "8080/tcp"
+            } else {
+                "9090/tcp"
+            };
             ports.extend(host_port(published, port));
         }
         if ports.len() == nodes.len() {
@@ -591,7 +562,10 @@ fn host_port(ports: &str, port: &str) -> Option<SocketAddr> {
     ports.get(port)?.as_array()?.iter().find_map(|binding| {
         let ip = binding.get("HostIp")?.as_str()?;
         let port = binding.get("HostPort")?.as_str()?;
-        format!("{ip}:{port}").parse().ok().filter(SocketAddr::is_ipv4)
+        format!("{ip}:{port}")
+            .parse()
+            .ok()
+            .filter(SocketAddr::is_ipv4)
     })
 }
 
@@ -608,11 +582,11 @@ async fn wait_until_ready(http: SocketAddr, containers: &Containers) -> anyhow::
             Ok(response) => response.text().await.unwrap_or_default(),
             Err(error) => format!("{:#}", anyhow::Error::from(error)),
         };
-        if super::stack::unowned_shards(&last) == Some(0) {
+        if unowned_shards(&last) == Some(0) {
             return Ok(());
         }
         checks += 1;
-        if checks % 10 == 0 {
+        if checks.is_multiple_of(10) {
             // Fails when a node ended.
             published_ports(containers).await?;
         }
@@ -632,21 +606,8 @@ fn unix_now() -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::stack::tests::scenario;
     use super::*;
-
-    fn scenario() -> BTreeMap<String, String> {
-        [
-            ("NODE_ROLE", "both"),
-            ("STOCK_HTTP_ADDR", "127.0.0.1:0"),
-            ("STOCK_LOCATIONS_FILE", "/tmp/x/locations.json"),
-            ("STOCK_JWT_ISSUER", "issuer"),
-            ("STOCK_SHARDS", "8"),
-            ("STOCK_POT_UNLOAD_AFTER", "200ms"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-    }
 
     #[test]
     fn the_http_node_listens_on_its_published_port_and_unset_compose_settings_are_empty() {

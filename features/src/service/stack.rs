@@ -26,7 +26,7 @@ use crate::stack::process::{pump, spawn_clean};
 /// The `STOCK_WORKER_ID`s of the stack's workers.
 const WORKER_IDS: [&str; 2] = ["w1", "w2"];
 /// The scenario variables a worker reads; location and JWT settings concern the HTTP tier only.
-const WORKER_VARS: [&str; 7] = [
+pub(super) const WORKER_VARS: [&str; 7] = [
     "STOCK_SHARDS",
     "STOCK_LEASE_TTL",
     "STOCK_POT_UNLOAD_AFTER",
@@ -42,13 +42,13 @@ const TAIL_LINES: usize = 20;
 
 /// The log file every node of one stack writes into.
 #[derive(Clone, Debug)]
-struct Log {
+pub(super) struct Log {
     file: Arc<Mutex<File>>,
-    path: PathBuf,
+    pub(super) path: PathBuf,
 }
 
 impl Log {
-    fn create(path: &Path) -> anyhow::Result<Log> {
+    pub(super) fn create(path: &Path) -> anyhow::Result<Log> {
         let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
         Ok(Log {
             file: Arc::new(Mutex::new(file)),
@@ -56,14 +56,14 @@ impl Log {
         })
     }
 
-    fn write(&self, line: &str) {
+    pub(super) fn write(&self, line: &str) {
         if let Ok(mut file) = self.file.lock() {
             let _ = writeln!(file, "{line}");
         }
     }
 
     /// The last lines written, for error messages.
-    fn tail(&self) -> String {
+    pub(super) fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
@@ -292,10 +292,11 @@ pub(super) fn unowned_shards(body: &str) -> Option<u64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn scenario() -> BTreeMap<String, String> {
+    /// A scenario's settings.
+    pub(in crate::service) fn scenario() -> BTreeMap<String, String> {
         [
             ("NODE_ROLE", "both"),
             ("STOCK_HTTP_ADDR", "127.0.0.1:0"),

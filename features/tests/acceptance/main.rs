@@ -3,7 +3,8 @@
 //! Run with `cargo test -p features --test acceptance`; `STOCK_FEATURES_TARGET=binary` runs the
 //! `http-fn` executable instead of the in-process library, `STOCK_FEATURES_TARGET=stack` a Redis,
 //! an HTTP node and two workers per scenario, `STOCK_FEATURES_TARGET=compose` the compose stack in
-//! containers (images built by `infra/images/build.sh --profile debug` when missing or stale).
+//! containers (images built by `infra/images/build.sh --profile debug` when missing or stale;
+//! `STOCK_FEATURES_COMPOSE_STACKS` compose projects, default 4, run that many scenarios at once).
 
 mod steps;
 mod suite;
