@@ -29,7 +29,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::START_DEADLINE;
-use super::stack::{Log, WORKER_VARS, unowned_shards};
+use super::stack::{Log, http_vars, unowned_shards, worker_vars};
 use crate::compose::{
     Project, build_images, docker, docker_blocking, inspect, published, random_hex,
 };
@@ -462,26 +462,19 @@ fn complete(set: BTreeMap<String, String>) -> BTreeMap<String, String> {
     env
 }
 
-/// The HTTP node's environment: the scenario's, in the `http` role on the published port.
+/// The HTTP node's environment: the stack target's, listening on the published port.
 fn http_env(vars: &BTreeMap<String, String>, redis_url: &str) -> BTreeMap<String, String> {
-    let mut env = vars.clone();
-    env.insert("NODE_ROLE".to_owned(), "http".to_owned());
+    let mut env = http_vars(vars, redis_url);
     env.insert("STOCK_HTTP_ADDR".to_owned(), "0.0.0.0:8080".to_owned());
-    env.insert("STOCK_REDIS_URL".to_owned(), redis_url.to_owned());
     complete(env)
 }
 
-/// A worker's environment: the scenario's worker settings, in the `actor` role, with its admin
-/// listener on the published port.
+/// A worker's environment: the stack target's, with its admin listener on the published port and
+/// an id of its own (its host name, the container's).
 fn worker_env(vars: &BTreeMap<String, String>, redis_url: &str) -> BTreeMap<String, String> {
-    let mut env: BTreeMap<String, String> = vars
-        .iter()
-        .filter(|(name, _)| WORKER_VARS.contains(&name.as_str()))
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
-    env.insert("NODE_ROLE".to_owned(), "actor".to_owned());
+    let mut env = worker_vars(vars, redis_url, "");
+    env.remove("STOCK_WORKER_ID");
     env.insert("STOCK_ADMIN_ADDR".to_owned(), "0.0.0.0:9090".to_owned());
-    env.insert("STOCK_REDIS_URL".to_owned(), redis_url.to_owned());
     complete(env)
 }
 

@@ -258,7 +258,10 @@ impl Stack {
 }
 
 /// The HTTP node's environment: the scenario's, in the `http` role on a free port, on Redis.
-fn http_vars(scenario: &BTreeMap<String, String>, redis_url: &str) -> BTreeMap<String, String> {
+pub(super) fn http_vars(
+    scenario: &BTreeMap<String, String>,
+    redis_url: &str,
+) -> BTreeMap<String, String> {
     let mut vars = scenario.clone();
     vars.insert("NODE_ROLE".to_owned(), "http".to_owned());
     vars.insert("STOCK_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned());
@@ -268,7 +271,7 @@ fn http_vars(scenario: &BTreeMap<String, String>, redis_url: &str) -> BTreeMap<S
 
 /// A worker's environment: the scenario's worker settings, in the `actor` role, with its own id
 /// and an admin listener on a free port.
-fn worker_vars(
+pub(super) fn worker_vars(
     scenario: &BTreeMap<String, String>,
     redis_url: &str,
     id: &str,
