@@ -4,6 +4,7 @@
 //! they share and what can be unit-tested on its own.
 
 pub mod chaos;
+pub mod compose;
 pub mod estate;
 pub mod json;
 pub mod lambda;

@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -141,7 +141,13 @@ impl Drop for LocationApi {
 impl LocationApi {
     /// Starts serving `estate` on `127.0.0.1:0`.
     pub async fn start(estate: Estate) -> anyhow::Result<LocationApi> {
-        let listener = TcpListener::bind("127.0.0.1:0")
+        LocationApi::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), estate).await
+    }
+
+    /// Starts serving `estate` on a free port of `host` (loopback, or the gateway of a container
+    /// network of the test's own for a service in containers).
+    pub async fn start_on(host: IpAddr, estate: Estate) -> anyhow::Result<LocationApi> {
+        let listener = TcpListener::bind(SocketAddr::new(host, 0))
             .await
             .context("binding the fake Location API")?;
         let addr = listener.local_addr()?;

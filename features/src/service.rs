@@ -1,5 +1,6 @@
 //! Starting and stopping the service under test: in-process, as the real `http-fn` binary, as
-//! a local multi-process stack, or as that stack with the HTTP tier run as a Lambda function.
+//! a local multi-process stack, as that stack with the HTTP tier run as a Lambda function, or as
+//! the compose stack in containers.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -10,9 +11,12 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 mod binary;
+mod compose;
 mod in_process;
 mod lambda;
 mod stack;
+
+pub use compose::ComposeRun;
 
 /// How long a service may take to start or to stop.
 const START_DEADLINE: Duration = Duration::from_secs(30);
@@ -30,18 +34,23 @@ pub enum Target {
     /// The `http-fn` binary as an AWS Lambda function behind a local API Gateway stand-in, with
     /// Redis and two `actor-worker` nodes per scenario.
     Lambda,
+    /// The `docker-compose.yml` stack (Redis, an HTTP node, two workers) in containers, reached
+    /// through its published loopback port; its nodes restart afresh for every scenario.
+    Compose,
 }
 
 impl Target {
-    /// Reads `STOCK_FEATURES_TARGET` (`inprocess`, the default, `binary`, `stack` or `lambda`).
+    /// Reads `STOCK_FEATURES_TARGET` (`inprocess`, the default, `binary`, `stack`, `lambda` or
+    /// `compose`).
     pub fn from_env() -> anyhow::Result<Target> {
         match std::env::var("STOCK_FEATURES_TARGET").as_deref() {
             Err(_) | Ok("") | Ok("inprocess") => Ok(Target::InProcess),
             Ok("binary") => Ok(Target::Binary),
             Ok("stack") => Ok(Target::Stack),
             Ok("lambda") => Ok(Target::Lambda),
+            Ok("compose") => Ok(Target::Compose),
             Ok(other) => bail!(
-                "STOCK_FEATURES_TARGET must be inprocess, binary, stack or lambda, got {other:?}"
+                "STOCK_FEATURES_TARGET must be inprocess, binary, stack, lambda or compose, got {other:?}"
             ),
         }
     }
@@ -60,6 +69,7 @@ enum Running {
     Binary(binary::Process),
     Stack(stack::Stack),
     Lambda(lambda::Lambda),
+    Compose(compose::Compose),
 }
 
 impl Service {
@@ -88,6 +98,10 @@ impl Service {
                 let (addr, function) = lambda::Lambda::start(vars, log).await?;
                 (addr, Running::Lambda(function))
             }
+            Target::Compose => {
+                let (addr, stack) = compose::Compose::start(vars, log).await?;
+                (addr, Running::Compose(stack))
+            }
         };
         Ok(Service { addr, running })
     }
@@ -104,6 +118,7 @@ impl Service {
         match &self.running {
             Running::Stack(stack) => stack.metrics_urls(),
             Running::Lambda(function) => function.metrics_urls(self.addr),
+            Running::Compose(stack) => stack.metrics_urls(),
             _ => vec![format!("http://{}/metrics", self.addr)],
         }
     }
@@ -115,6 +130,7 @@ impl Service {
             Running::Binary(process) => process.stop().await,
             Running::Stack(stack) => stack.stop().await,
             Running::Lambda(function) => function.stop().await,
+            Running::Compose(stack) => stack.stop().await,
         }
     }
 }

@@ -101,6 +101,63 @@ impl HttpReply {
     }
 }
 
+/// The public API of a running service as the chaos load and checks use it: JSON POSTs and GETs
+/// with a bearer token of every permission.
+pub trait Api {
+    /// POSTs `body` as JSON to `path`.
+    fn post(&self, path: &str, body: &Value) -> impl Future<Output = anyhow::Result<HttpReply>>;
+    /// GETs `path`.
+    fn get(&self, path: &str) -> impl Future<Output = anyhow::Result<HttpReply>>;
+}
+
+impl Api for Stack {
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<HttpReply> {
+        Stack::post(self, path, body).await
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<HttpReply> {
+        Stack::get(self, path).await
+    }
+}
+
+/// The public API at a base URL, with a bearer token.
+#[derive(Clone, Debug)]
+pub struct HttpApi {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl HttpApi {
+    /// The API at `http://{addr}` with `token`.
+    pub fn new(addr: SocketAddr, token: &str) -> anyhow::Result<HttpApi> {
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .context("HTTP client")?;
+        Ok(HttpApi {
+            client,
+            base: format!("http://{addr}"),
+            token: token.to_owned(),
+        })
+    }
+}
+
+impl Api for HttpApi {
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<HttpReply> {
+        let request = self.client.post(format!("{}{path}", self.base));
+        let request = request.bearer_auth(&self.token).json(body);
+        let response = request.send().await;
+        reply(response.with_context(|| format!("POST {path}"))?).await
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<HttpReply> {
+        let request = self.client.get(format!("{}{path}", self.base));
+        let response = request.bearer_auth(&self.token).send().await;
+        reply(response.with_context(|| format!("GET {path}"))?).await
+    }
+}
+
 /// A running multi-process stack.
 #[derive(Debug)]
 pub struct Stack {
@@ -526,7 +583,7 @@ pub fn segment(id: &str) -> String {
 }
 
 /// The estate file: one tracked root per id, no children.
-fn estate_json(locations: &[String]) -> String {
+pub fn estate_json(locations: &[String]) -> String {
     let roots: Vec<Value> = locations
         .iter()
         .map(|id| json!({"id": id, "name": id, "roles": [TRACKED], "children": []}))

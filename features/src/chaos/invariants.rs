@@ -10,7 +10,7 @@ use futures::stream;
 use tokio::time::Instant;
 
 use super::load::{self, Record, Tally};
-use crate::stack::{Stack, segment};
+use crate::stack::{Api, segment};
 
 /// Bound on the wait for the answers of the requests left unanswered by the load.
 const RESOLVE_WITHIN: Duration = Duration::from_secs(60);
@@ -95,7 +95,7 @@ pub fn no_server_errors(tallies: &[&Tally], findings: &mut Findings) {
 
 /// Invariant 2: sends every unanswered request again until it is answered, then follows every
 /// 202 until its replay answers 201 (the credit landed).
-pub async fn resolve(stack: &Stack, records: &mut [Record], findings: &mut Findings) {
+pub async fn resolve(stack: &impl Api, records: &mut [Record], findings: &mut Findings) {
     let until = Instant::now() + RESOLVE_WITHIN;
     let pending = records.iter_mut().filter(|r| r.answer.is_none());
     stream::iter(pending)
@@ -134,7 +134,7 @@ fn is_202(record: &Record) -> bool {
 
 /// Replays a 202 move until it answers 201; `None` if it never does in time or answers
 /// anything but 201 or 202.
-async fn follow(stack: &Stack, record: &mut Record) -> Option<crate::stack::HttpReply> {
+async fn follow(stack: &impl Api, record: &mut Record) -> Option<crate::stack::HttpReply> {
     let until = Instant::now() + LAND_WITHIN;
     while Instant::now() < until {
         let reply = load::send(stack, &record.request, until, &mut record.tally).await?;
@@ -160,7 +160,7 @@ pub fn model(records: &[Record]) -> BTreeMap<(String, String), f64> {
 
 /// Reads every `(location, product)` pot through the API.
 pub async fn read_pots(
-    stack: &Stack,
+    stack: &impl Api,
     locations: &[String],
     products: &[String],
 ) -> anyhow::Result<Pots> {
@@ -180,7 +180,7 @@ pub async fn read_pots(
 }
 
 /// One pot, read again on a failed read (a store still coming back) within [`READ_WITHIN`].
-async fn read_pot(stack: &Stack, location: &str, product: &str) -> anyhow::Result<Pot> {
+async fn read_pot(stack: &impl Api, location: &str, product: &str) -> anyhow::Result<Pot> {
     let path = format!(
         "/locations/{}/products/{}?includeChildren=false",
         segment(location),
@@ -254,7 +254,7 @@ pub fn conservation(records: &[Record], pots: &Pots, findings: &mut Findings) {
 
 /// Invariant 6: every request answered 201 during the run answers 201 again, with the same
 /// body, and changes nothing: it was committed, not lost. Returns the number replayed.
-pub async fn replays(stack: &Stack, records: &[Record], findings: &mut Findings) -> usize {
+pub async fn replays(stack: &impl Api, records: &[Record], findings: &mut Findings) -> usize {
     let until = Instant::now() + RESOLVE_WITHIN;
     let created = records
         .iter()

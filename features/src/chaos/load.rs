@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::Layout;
-use crate::stack::{HttpReply, Stack, segment};
+use crate::stack::{Api, HttpReply, segment};
 
 /// Longest a client waits for one answer before it sends the same request again: the HTTP
 /// node answers within the command timeout plus its settling time, well under this.
@@ -145,7 +145,7 @@ impl Record {
 /// Sends `request` until a final answer (anything but a 5xx), a connection error or a timeout
 /// being retried with back-off; gives up (None) once `until` has passed.
 pub async fn send(
-    stack: &Stack,
+    stack: &impl Api,
     request: &Request,
     until: Instant,
     tally: &mut Tally,
@@ -186,7 +186,7 @@ fn note_unavailable(request: &Request, reply: &HttpReply, tally: &mut Tally) {
 }
 
 /// Sends `request` once through [`send`] and records the outcome.
-pub async fn record(stack: &Stack, request: Request, until: Instant) -> Record {
+pub async fn record(stack: &impl Api, request: Request, until: Instant) -> Record {
     let mut tally = Tally::default();
     let answer = send(stack, &request, until, &mut tally).await;
     Record {
@@ -200,7 +200,7 @@ pub async fn record(stack: &Stack, request: Request, until: Instant) -> Record {
 
 /// Client `client`'s load until `end`: one request at a time, each retried until final.
 pub async fn client(
-    stack: &Stack,
+    stack: &impl Api,
     layout: &Layout,
     seed: u64,
     client: usize,

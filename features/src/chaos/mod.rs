@@ -33,7 +33,7 @@ use futures::future::join_all;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::stack::{Stack, StackConfig, location_in_shard};
+use crate::stack::{Api, Stack, StackConfig, location_in_shard};
 use faults::Injector;
 use invariants::Findings;
 use load::Record;
@@ -89,7 +89,7 @@ pub struct Layout {
 }
 
 impl Layout {
-    fn new(shards: u32) -> Layout {
+    pub fn new(shards: u32) -> Layout {
         let locations = (0..ESTATE_SHARDS)
             .map(|i| i * shards / ESTATE_SHARDS + 1)
             .flat_map(|s| {
@@ -198,29 +198,61 @@ async fn drive(stack: &Stack, config: &ChaosConfig, layout: &Layout) -> anyhow::
     let live = liveness(stack, layout, config.seed, &mut findings).await;
     let locations_live = live.iter().filter(|r| answered(r, 201)).count();
     records.extend(live);
-    invariants::resolve(stack, &mut records, &mut findings).await;
     let products: Vec<String> = (0..CLIENTS)
         .flat_map(load::products_of)
         .chain([load::LIVE_PRODUCT.to_owned()])
         .collect();
-    let pots = invariants::read_pots(stack, &layout.locations, &products).await?;
-    invariants::exactly_once(&invariants::model(&records), &pots, &mut findings);
-    invariants::conservation(&records, &pots, &mut findings);
-    let replays = invariants::replays(stack, &records, &mut findings).await;
-    let after = invariants::read_pots(stack, &layout.locations, &products).await?;
-    invariants::unchanged(&pots, &after, &mut findings);
-    let tallies: Vec<&load::Tally> = records.iter().map(|r| &r.tally).collect();
-    invariants::no_server_errors(&tallies, &mut findings);
+    let checked = check(
+        stack,
+        &layout.locations,
+        &products,
+        &mut records,
+        &mut findings,
+    )
+    .await?;
     Ok(Report {
         wall: wall.elapsed(),
         unanswered_after_load,
-        pots_verified: pots.len(),
+        pots_verified: checked.pots,
         products_conserved: products.len(),
         locations_live,
-        replays,
+        replays: checked.replays,
         records,
         faults,
         findings,
+    })
+}
+
+/// What [`check`] looked at.
+#[derive(Clone, Copy, Debug)]
+pub struct Checked {
+    /// Pots read and compared with the model.
+    pub pots: usize,
+    /// 201s replayed.
+    pub replays: usize,
+}
+
+/// The checks after a load: every unanswered request resolved, then invariants 1, 2, 3, 4 and 6
+/// over the pots of `products` at `locations`.
+pub async fn check(
+    stack: &impl Api,
+    locations: &[String],
+    products: &[String],
+    records: &mut [Record],
+    findings: &mut Findings,
+) -> anyhow::Result<Checked> {
+    invariants::resolve(stack, records, findings).await;
+    let pots = invariants::read_pots(stack, locations, products).await?;
+    invariants::exactly_once(&invariants::model(records), &pots, findings);
+    invariants::conservation(records, &pots, findings);
+    let replays = invariants::replays(stack, records, findings).await;
+    let after = invariants::read_pots(stack, locations, products).await?;
+    invariants::unchanged(&pots, &after, findings);
+    let tallies: Vec<&load::Tally> = records.iter().map(|r| &r.tally).collect();
+    invariants::no_server_errors(&tallies, findings);
+    Ok(Checked {
+        pots: pots.len(),
+        replays,
     })
 }
 

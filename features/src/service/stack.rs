@@ -26,7 +26,7 @@ use crate::stack::process::{pump, spawn_clean};
 /// The `STOCK_WORKER_ID`s of the stack's workers.
 pub(super) const WORKER_IDS: [&str; 2] = ["w1", "w2"];
 /// The scenario variables a worker reads; location and JWT settings concern the HTTP tier only.
-const WORKER_VARS: [&str; 7] = [
+pub(super) const WORKER_VARS: [&str; 7] = [
     "STOCK_SHARDS",
     "STOCK_LEASE_TTL",
     "STOCK_POT_UNLOAD_AFTER",
@@ -258,7 +258,10 @@ pub(super) async fn wait_until_every_shard_is_owned(addr: SocketAddr) -> anyhow:
 }
 
 /// The HTTP node's environment: the scenario's, in the `http` role on a free port, on Redis.
-fn http_vars(scenario: &BTreeMap<String, String>, redis_url: &str) -> BTreeMap<String, String> {
+pub(super) fn http_vars(
+    scenario: &BTreeMap<String, String>,
+    redis_url: &str,
+) -> BTreeMap<String, String> {
     let mut vars = scenario.clone();
     vars.insert("NODE_ROLE".to_owned(), "http".to_owned());
     vars.insert("STOCK_HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned());
@@ -286,16 +289,17 @@ pub(super) fn worker_vars(
 }
 
 /// `shards.unowned` of a `/health/cluster` body.
-fn unowned_shards(body: &str) -> Option<u64> {
+pub(super) fn unowned_shards(body: &str) -> Option<u64> {
     let body: Value = serde_json::from_str(body).ok()?;
     body.get("shards")?.get("unowned")?.as_u64()
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn scenario() -> BTreeMap<String, String> {
+    /// A scenario's settings.
+    pub(in crate::service) fn scenario() -> BTreeMap<String, String> {
         [
             ("NODE_ROLE", "both"),
             ("STOCK_HTTP_ADDR", "127.0.0.1:0"),

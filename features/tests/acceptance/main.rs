@@ -3,7 +3,10 @@
 //! Run with `cargo test -p features --test acceptance`; `STOCK_FEATURES_TARGET=binary` runs the
 //! `http-fn` executable instead of the in-process library, `STOCK_FEATURES_TARGET=stack` a Redis,
 //! an HTTP node and two workers per scenario, `STOCK_FEATURES_TARGET=lambda` the same with the HTTP
-//! node run as a Lambda function behind a local API Gateway stand-in.
+//! node run as a Lambda function behind a local API Gateway stand-in, `STOCK_FEATURES_TARGET=compose`
+//! the compose stack in containers (images built by `infra/images/build.sh --profile debug` when
+//! missing or stale; `STOCK_FEATURES_COMPOSE_STACKS` compose projects, default 4, run that many
+//! scenarios at once).
 
 mod steps;
 mod suite;
@@ -11,7 +14,7 @@ mod world;
 
 use cucumber::World as _;
 use cucumber::event::ScenarioFinished;
-use features::service::Target;
+use features::service::{ComposeRun, Target};
 use futures::FutureExt as _;
 
 use world::StockWorld;
@@ -23,14 +26,18 @@ const STACK_CONCURRENCY: usize = 4;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let suite = suite::init_suite()?;
+    let (suite, compose) = suite::init_suite()?;
     let target = suite.target;
-    // Removes the run's scratch files even when a failed run panics out of `run_and_exit`.
+    // Removes the run's scratch files even when a failed run panics out of `run_and_exit`; the
+    // compose stacks go down before (locals drop in reverse order).
     let _scratch = ScratchGuard(suite.scratch.clone());
+    let concurrency = compose.as_ref().map(ComposeRun::stacks);
+    let _compose = compose;
     let features = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/features");
     StockWorld::cucumber()
         .max_concurrent_scenarios(match target {
             Target::Stack | Target::Lambda => STACK_CONCURRENCY,
+            Target::Compose => concurrency.unwrap_or(1),
             _ => CONCURRENCY,
         })
         .fail_on_skipped()

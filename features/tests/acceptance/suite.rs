@@ -1,11 +1,12 @@
 //! What every scenario of a run shares: keys, scratch space, the HTTP client, the target.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use features::service::Target;
+use features::service::{ComposeRun, Target};
 use features::token::Keys;
 
 /// How long a condition may take to become true before a step gives up.
@@ -26,12 +27,15 @@ pub(crate) struct Suite {
     pub(crate) client: reqwest::Client,
     /// Where services run.
     pub(crate) target: Target,
+    /// Where fakes the service calls listen: loopback, or a network the containers reach.
+    pub(crate) fake_host: IpAddr,
 }
 
 static SUITE: OnceLock<Suite> = OnceLock::new();
 
-/// Generates the keys, writes the public key and builds the client, once per run.
-pub(crate) fn init_suite() -> anyhow::Result<&'static Suite> {
+/// Generates the keys, writes the public key and builds the client, once per run; on the compose
+/// target also sets up the run's stacks, taken down when the returned guard drops.
+pub(crate) fn init_suite() -> anyhow::Result<(&'static Suite, Option<ComposeRun>)> {
     let target = Target::from_env()?;
     let scratch = std::env::temp_dir().join(format!("stock-features-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
@@ -45,14 +49,22 @@ pub(crate) fn init_suite() -> anyhow::Result<&'static Suite> {
         .pool_max_idle_per_host(0)
         .timeout(DEADLINE)
         .build()?;
+    let compose = match target {
+        Target::Compose => Some(ComposeRun::start(&scratch)?),
+        _ => None,
+    };
+    let fake_host = compose
+        .as_ref()
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), ComposeRun::fake_host);
     let suite = Suite {
         keys,
         public_key_file,
         scratch,
         client,
         target,
+        fake_host,
     };
-    Ok(SUITE.get_or_init(|| suite))
+    Ok((SUITE.get_or_init(|| suite), compose))
 }
 
 /// The shared state of the run.

@@ -1,6 +1,8 @@
 //! Health probes and `/metrics` (spec/API.md §10–§11), served without authentication.
 
-use actor_worker::admin::{CHECK_TIMEOUT, metrics_response, probe_body, store_answers};
+use std::time::Duration;
+
+use actor_worker::admin::{metrics_response, probe_body, store_answers};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 
@@ -21,15 +23,22 @@ pub(super) async fn started() -> Response {
     probe_body(&[], &[])
 }
 
+/// How long each check of `/health/ready` may take. The checks run side by side and end well
+/// within the bound of a probe (`http-fn probe` and the compose healthcheck give up after 2 s), so a
+/// store that does not answer (a partition from Redis) reads DOWN instead of the probe timing out
+/// (docs/OPERATIONS.md, "Containers").
+const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// GET `/health/ready`: `locationApi`, `eventRepository`, `snapshotRepository`, in that order,
 /// decide. With `?include=workerTier` a fourth check, `workerTier` (every shard owned, as the
 /// background view last saw it), follows; it never makes the node unready, so that writes still
 /// reach a worker tier scaled to zero, and it costs no store call.
 pub(super) async fn ready(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
-    let location_api = tokio::time::timeout(CHECK_TIMEOUT, state.locations().healthy())
-        .await
-        .unwrap_or(false);
-    let store = store_answers(state.store()).await;
+    let (location_api, store) = tokio::join!(
+        tokio::time::timeout(READY_CHECK_TIMEOUT, state.locations().healthy()),
+        tokio::time::timeout(READY_CHECK_TIMEOUT, store_answers(state.store())),
+    );
+    let (location_api, store) = (location_api.unwrap_or(false), store.unwrap_or(false));
     let checks = [
         ("locationApi", location_api),
         ("eventRepository", store),

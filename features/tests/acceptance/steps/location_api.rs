@@ -32,7 +32,7 @@ pub(crate) fn api(world: &StockWorld) -> anyhow::Result<&LocationApi> {
 /// Starts a fake Location API serving `estate`; with `used`, the service is pointed at it
 /// instead of a locations file.
 async fn serve(world: &mut StockWorld, estate: Estate, used: bool) -> anyhow::Result<()> {
-    let api = LocationApi::start(estate.clone()).await?;
+    let api = LocationApi::start_on(suite()?.fake_host, estate.clone()).await?;
     if used {
         world
             .settings
