@@ -3,7 +3,7 @@
 //! `core` is pure (commands and time in, commits and effects out); `driver` is the only loop that
 //! awaits; `worker` claims shards and runs one driver per owned shard.
 
-pub mod admin;
+mod listener;
 pub mod core;
 mod driver;
 mod lease;
@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use shared::config::Config;
+use shared::http::shutdown_signal;
 use shared::metrics::Metrics;
 use shared::store::redis::RedisStore;
 use tokio::net::TcpListener;
@@ -50,31 +51,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics.clone(),
     );
     tracing::info!(admin_addr = %addr, "listening");
-    let router = admin::admin_router(admin::AdminState { store, metrics });
+    let router = listener::admin_router(listener::AdminState { store, metrics });
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await;
     worker.shutdown().await;
     served.context("serving the admin listener")
-}
-
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutdown signal received");
 }

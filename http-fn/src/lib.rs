@@ -52,4 +52,4 @@ pub async fn run(mut config: Config, server: ServerSettings, lambda: bool) -> an
     app.run_until_stopped(shutdown_signal()).await
 }
 
-pub use actor_worker::shutdown_signal;
+pub use shared::http::shutdown_signal;

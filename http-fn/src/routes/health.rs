@@ -1,22 +1,11 @@
-//! Health probes and `/metrics` (spec/API.md §10–§11), served without authentication.
+//! Health probes and `/metrics` (docs/api.md §10–§11), served without authentication.
 
-use actor_worker::admin::{CHECK_TIMEOUT, metrics_response, probe_response, store_answers};
 use axum::extract::State;
 use axum::response::Response;
+use shared::http::{CHECK_TIMEOUT, metrics_response, probe_response, store_answers};
+pub(super) use shared::http::{live, started};
 
 use crate::state::AppState;
-
-/// GET `/health/live`
-pub(super) async fn live() -> Response {
-    tracing::info!(probe = "live", "health probe");
-    probe_response(&[])
-}
-
-/// GET `/health/started`
-pub(super) async fn started() -> Response {
-    tracing::info!(probe = "started", "health probe");
-    probe_response(&[])
-}
 
 /// GET `/health/ready`: `locationApi`, `eventRepository`, `snapshotRepository`, in that order.
 pub(super) async fn ready(State(state): State<AppState>) -> Response {
