@@ -1,6 +1,6 @@
 //! The real `http-fn` binary's logs and traces: trace ids on every line logged for a request, in
 //! both tiers, none outside requests, and spans exported over OTLP when asked
-//! (spec/OBSERVABILITY.md §1–§2).
+//! (docs/architecture.md §16.1–§16.2).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
