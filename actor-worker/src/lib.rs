@@ -3,10 +3,10 @@
 //! `core` is pure (commands and time in, commits and effects out); `driver` is the only loop that
 //! awaits; `worker` claims shards and runs one driver per owned shard.
 
-mod listener;
 pub mod core;
 mod driver;
 mod lease;
+mod listener;
 mod membership;
 mod outbox;
 mod stats;
