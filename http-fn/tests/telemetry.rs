@@ -280,8 +280,10 @@ fn is_stock_pot(line: &Value) -> bool {
     str_field(line, "target").contains("stock_pot")
 }
 
+/// A line of the HTTP tier: its own modules, or the server span's plumbing in `shared::http`.
 fn is_http_tier(line: &Value) -> bool {
-    str_field(line, "target").starts_with("http_fn")
+    let target = str_field(line, "target");
+    target.starts_with("http_fn") || target == "shared::http"
 }
 
 #[test]
