@@ -1,6 +1,6 @@
 //! The shard driver: the one loop that awaits. Reads a batch, loads what the core asks for, steps
 //! every command, commits once (fenced), and only then sends replies and cross-shard messages
-//! (ARCHITECTURE.md §6).
+//! (docs/architecture.md §5).
 
 mod batch;
 
@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use shared::backoff::Backoff;
 use shared::command::{Command, CommandEnvelope};
+use shared::domain::time::millis;
 use shared::shard::{ShardId, shard_of};
 use shared::store::{Store, StoreError, StreamId};
 use tokio::sync::watch;
@@ -257,8 +258,4 @@ impl ShardDriver {
             }
         }
     }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

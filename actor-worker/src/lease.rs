@@ -1,5 +1,5 @@
 //! Shard leases as held by this worker: acquisition and renewal of many at a time, local
-//! validity, why a lease stopped being held, and release (ARCHITECTURE.md §4).
+//! validity, why a lease stopped being held, and release (docs/architecture.md §10).
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;

@@ -3,10 +3,10 @@
 //! `core` is pure (commands and time in, commits and effects out); `driver` is the only loop that
 //! awaits; `worker` claims shards and runs one driver per owned shard.
 
-pub mod admin;
 pub mod core;
 mod driver;
 mod lease;
+mod listener;
 mod membership;
 mod outage;
 mod outbox;
@@ -51,7 +51,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metrics.clone(),
     );
     tracing::info!(admin_addr = %addr, "listening");
-    let router = admin::admin_router(admin::AdminState { store, metrics });
+    let router = listener::admin_router(listener::AdminState { store, metrics });
     let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await;
@@ -73,26 +73,6 @@ pub fn exit_code(error: &anyhow::Error) -> i32 {
 
 /// Completes on SIGINT or SIGTERM, logged under this crate's target.
 pub async fn shutdown_signal() {
-    signal_received().await;
+    shared::http::signal_received().await;
     tracing::info!("shutdown signal received");
-}
-
-/// Completes on SIGINT or SIGTERM, silently: each tier logs it under its own target.
-pub async fn signal_received() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
 }

@@ -1,4 +1,4 @@
-//! Which shards this worker should own (ARCHITECTURE.md §5): a deterministic balanced assignment
+//! Which shards this worker should own (docs/architecture.md §10): a deterministic balanced assignment
 //! of shards to live workers by rendezvous hashing, and the per-tick policy that moves towards it
 //! (claims of free shards, gradual hand-offs). Pure: no store, no clock.
 

@@ -1,5 +1,5 @@
 //! The spans and log lines of commands handled by stock pots: one DEBUG line per command, in the
-//! request's trace (spec/OBSERVABILITY.md §2.2).
+//! request's trace (docs/architecture.md §16.2.2).
 
 use shared::command::{Command, CommandEnvelope};
 use shared::shard::ShardId;

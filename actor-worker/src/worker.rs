@@ -1,5 +1,5 @@
 //! The worker: heartbeats, claims its share of the shards and hands off the others gradually
-//! (ARCHITECTURE.md §5), renews their leases, runs one driver task per owned shard, and shuts
+//! (docs/architecture.md §10), renews their leases, runs one driver task per owned shard, and shuts
 //! down gracefully (in-flight batches committed, membership left, leases released, announced).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -19,7 +19,7 @@ use crate::membership::{self, Plan, View};
 use crate::outage::Health;
 use crate::stats::Stats;
 
-/// Settings of the worker tier (spec/CONFIG.md, "Stock pots and the worker tier").
+/// Settings of the worker tier (docs/configuration.md §2).
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
     /// Identity in leases and logs.

@@ -25,7 +25,7 @@ pub struct Estate {
 }
 
 impl Estate {
-    /// Reads an estate in the file format of `LOCATIONS.md` §7: one tree or an array of roots.
+    /// Reads an estate in the file format of `docs/api.md` §15.7: one tree or an array of roots.
     pub fn from_json(text: &str) -> anyhow::Result<Estate> {
         let value: Value = serde_json::from_str(text).context("estate is not JSON")?;
         let roots = match value {

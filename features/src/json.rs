@@ -88,7 +88,7 @@ pub fn number_literals(text: &str) -> Vec<&str> {
     found
 }
 
-/// The spelling the contract requires for a quantity (`API.md` §3.5): the shortest decimal that
+/// The spelling the contract requires for a quantity (`docs/api.md` §3.5): the shortest decimal that
 /// reads back as the same double, always with a fractional part.
 pub fn quantity_spelling(value: f64) -> String {
     let text = format!("{value}");
@@ -99,7 +99,7 @@ pub fn quantity_spelling(value: f64) -> String {
     }
 }
 
-/// Checks every number of a stock-endpoint body against the quantity format of `API.md` §3.5.
+/// Checks every number of a stock-endpoint body against the quantity format of `docs/api.md` §3.5.
 pub fn assert_quantity_format(text: &str) -> anyhow::Result<()> {
     for literal in number_literals(text) {
         let value: f64 = literal

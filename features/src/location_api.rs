@@ -1,4 +1,4 @@
-//! A fake Location API on loopback (`spec/LOCATIONS.md`): serves an estate, answers as scripted.
+//! A fake Location API on loopback (`docs/api.md` §15): serves an estate, answers as scripted.
 //!
 //! It serves `GET /locations/{id}`, `/locations/{id}/children[?depth=1]`, `/locations/{id}/path`
 //! and `/health` from an [`Estate`]; any answer can be replaced per target (path and query as

@@ -73,7 +73,7 @@ enum Running {
 }
 
 impl Service {
-    /// Starts the service with exactly these environment variables (`CONFIG.md`) and waits
+    /// Starts the service with exactly these environment variables (`docs/configuration.md` §2) and waits
     /// until it listens. A binary's stdout and stderr go to `log` (see [`log_path`]), which is
     /// left in place whether or not the start succeeds; a stack's nodes all write there.
     pub async fn start(
@@ -113,7 +113,7 @@ impl Service {
 
     /// Every `/metrics` URL of the service, the public one first. On a stack the workers' admin
     /// listeners follow: the idempotency counters and the loaded-pots gauge live on the nodes
-    /// that run the stock pots (`OBSERVABILITY.md` §3).
+    /// that run the stock pots (`docs/architecture.md` §16.3).
     pub fn metrics_urls(&self) -> Vec<String> {
         match &self.running {
             Running::Stack(stack) => stack.metrics_urls(),
@@ -143,6 +143,43 @@ pub fn target_dir() -> PathBuf {
         Some(dir) if !dir.is_empty() => workspace.join(dir),
         _ => workspace.join("target"),
     }
+}
+
+/// The debug build of `name` (`http-fn` or `actor-worker`), refused when it is missing or older
+/// than a source file of this workspace it was built from (its `.d` file lists them): a test never
+/// runs a stale binary.
+pub fn debug_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let program = target_dir().join("debug").join(name);
+    let built = std::fs::metadata(&program)
+        .and_then(|meta| meta.modified())
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "{} is missing: build it first with `cargo build --bins`",
+                program.display()
+            )
+        })?;
+    let sources = std::fs::read_to_string(program.with_extension("d")).unwrap_or_default();
+    let workspace = workspace_dir();
+    let newer = sources
+        .split_once(": ")
+        .map(|(_, files)| files)
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(Path::new)
+        .filter(|source| source.starts_with(&workspace))
+        .find(|source| {
+            std::fs::metadata(source)
+                .and_then(|meta| meta.modified())
+                .is_ok_and(|modified| modified > built)
+        });
+    if let Some(newer) = newer {
+        anyhow::bail!(
+            "{} is older than {}: rebuild it with `cargo build --bins`",
+            program.display(),
+            newer.display()
+        );
+    }
+    Ok(program)
 }
 
 /// The workspace root.

@@ -25,7 +25,7 @@ use shared::testing::TestRedis;
 
 use crate::estate::TRACKED;
 use crate::prometheus::sample_sum;
-use crate::service::target_dir;
+use crate::service::{debug_binary, target_dir};
 use crate::token::{AUDIENCE, ISSUER, Keys, TokenSpec};
 use process::Process;
 
@@ -193,7 +193,7 @@ impl Stack {
         let redis_client = redis::Client::open(redis.url()).context("the test Redis URL")?;
         let redis_port = redis.port();
         let vars = http_vars(&config, redis_port, &keys, &log_dir)?;
-        let program = target_dir().join("debug").join("http-fn");
+        let program = debug_binary("http-fn")?;
         let http_log = log_dir.join("http.log");
         let http = Process::start("http-fn", &program, &vars, &http_log, "http_addr").await?;
         let client = reqwest::Client::builder()
@@ -245,7 +245,7 @@ impl Stack {
         ]));
         let ttl = humantime::format_duration(self.config.lease_ttl).to_string();
         vars.insert("STOCK_LEASE_TTL".into(), ttl);
-        let program = target_dir().join("debug").join("actor-worker");
+        let program = debug_binary("actor-worker")?;
         // Held while starting so that indexes follow the order of the calls.
         let mut workers = self.workers.lock().await;
         let index = workers.len();

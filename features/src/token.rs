@@ -7,9 +7,10 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Map, Value, json};
+use shared::encoding::pem;
 
 /// The issuer every scenario's service expects.
 pub const ISSUER: &str = "https://identity-provider.example.com";
@@ -87,18 +88,6 @@ fn der_element(input: &[u8]) -> anyhow::Result<(u8, &[u8], &[u8])> {
     };
     anyhow::ensure!(rest.len() >= len, "truncated DER");
     Ok((tag, &rest[..len], &rest[len..]))
-}
-
-/// Wraps DER bytes in a PEM block with 64-character lines.
-pub fn pem(label: &str, der: &[u8]) -> String {
-    let body = STANDARD.encode(der);
-    let mut text = format!("-----BEGIN {label}-----\n");
-    for line in body.as_bytes().chunks(64) {
-        text.push_str(&String::from_utf8_lossy(line));
-        text.push('\n');
-    }
-    text.push_str(&format!("-----END {label}-----\n"));
-    text
 }
 
 /// How a token is signed.

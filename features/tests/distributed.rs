@@ -1,5 +1,5 @@
 //! Failure tests of the distributed Stock API: a real `redis-server`, real `actor-worker` and
-//! `http-fn` processes, killed, paused and fenced off (ARCHITECTURE.md §4, §6, §9, §11).
+//! `http-fn` processes, killed, paused and fenced off (docs/architecture.md §10, §5, §7, §15).
 //!
 //! Needs the debug binaries (`cargo build --bins`) and `redis-server` on `PATH`. Under `cargo test`
 //! the tests of this file run one at a time: each starts several processes of its own, and a small

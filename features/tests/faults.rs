@@ -1,4 +1,4 @@
-//! Store faults of the distributed Stock API with real processes (ARCHITECTURE.md §10, §11): Redis
+//! Store faults of the distributed Stock API with real processes (docs/architecture.md §14, §15): Redis
 //! killed and restarted with its AOF, Redis frozen (SIGSTOP) and resumed, and the worker tier
 //! scaled to zero and back.
 //!

@@ -24,7 +24,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for a condition (a metric to be scraped).
 const SETTLE: Duration = Duration::from_secs(20);
-/// The limit on a request body (`spec/API.md`).
+/// The limit on a request body (`docs/api.md`).
 const BODY_LIMIT: usize = 1 << 20;
 const LOCATION: &str = "DC1";
 

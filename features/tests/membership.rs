@@ -1,4 +1,4 @@
-//! Balance of shard ownership among real `actor-worker` processes (ARCHITECTURE.md §5, §11):
+//! Balance of shard ownership among real `actor-worker` processes (docs/architecture.md §10, §15):
 //! every worker owns its share, a join moves about the joiner's share only, and a worker stopped
 //! with SIGTERM hands its shards to the survivors at once, without a failed request.
 //!

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use features::service::target_dir;
+use features::service::debug_binary;
 use serde_json::Value;
 use shared::testing::TestRedis;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -29,7 +29,8 @@ fn latin1() -> &'static OsStr {
 
 /// `binary` with only `vars` (plus `PATH`) in its environment, its output piped.
 fn command(binary: &str, args: &[&str], vars: &[(&str, &OsStr)]) -> Command {
-    let mut command = Command::new(target_dir().join("debug").join(binary));
+    let program = debug_binary(binary).unwrap_or_else(|error| panic!("{error:#}"));
+    let mut command = Command::new(program);
     command
         .args(args)
         .env_clear()

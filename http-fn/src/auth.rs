@@ -1,4 +1,4 @@
-//! Bearer-token authentication, the job → permission matrix and location scoping (spec/AUTH.md).
+//! Bearer-token authentication, the job → permission matrix and location scoping (docs/api.md §13).
 
 use std::fmt;
 
@@ -10,13 +10,13 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::telemetry::clip;
 
-/// Clock-skew allowance on `exp` and `nbf`, in seconds (spec/AUTH.md §2).
+/// Clock-skew allowance on `exp` and `nbf`, in seconds (docs/api.md §13.2).
 const LEEWAY_SECONDS: u64 = 30;
 
 /// The only accepted signature algorithms.
 const ALGORITHMS: [Algorithm; 3] = [Algorithm::RS256, Algorithm::RS384, Algorithm::RS512];
 
-/// A permission of the job matrix (spec/AUTH.md §4).
+/// A permission of the job matrix (docs/api.md §13.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Permission {
     /// `stock:count:read`
@@ -240,7 +240,7 @@ fn principal(claims: &Map<String, Value>) -> Result<Principal, String> {
             .filter_map(Value::as_str)
             .map(str::to_owned)
             .collect(),
-        // Any other type counts as absent (spec/AUTH.md §2).
+        // Any other type counts as absent (docs/api.md §13.2).
         _ => Vec::new(),
     };
     Ok(Principal {
@@ -287,7 +287,7 @@ mod tests {
     use jsonwebtoken::{EncodingKey, Header, get_current_timestamp};
     use serde_json::json;
 
-    use crate::demo::pem;
+    use shared::encoding::pem;
 
     use super::*;
 

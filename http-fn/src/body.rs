@@ -1,4 +1,4 @@
-//! Parsing of the four POST bodies, with the validation precedence of spec/API.md §3.3.
+//! Parsing of the four POST bodies, with the validation precedence of docs/api.md §3.3.
 //!
 //! Bodies are read as a stream, in document order, so that the first invalid date-time, unknown
 //! key, `null`, wrong type or bad enum value answers as soon as it is met, exactly as the spec
@@ -34,7 +34,7 @@ pub fn check_content_type(headers: &http::HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// The body of POST `…/sales` (spec/API.md §5).
+/// The body of POST `…/sales` (docs/api.md §5).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaleBody {
     /// Idempotency key.
@@ -54,7 +54,7 @@ pub struct DeliveryLineBody {
     pub quantity: f64,
 }
 
-/// The body of POST `…/deliveries` (spec/API.md §6).
+/// The body of POST `…/deliveries` (docs/api.md §6).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryBody {
     /// Idempotency key of the whole delivery.
@@ -69,7 +69,7 @@ pub struct DeliveryBody {
     pub products: Vec<DeliveryLineBody>,
 }
 
-/// The body of POST `…/movements` (spec/API.md §7); its `reason` can only be `replenishment`.
+/// The body of POST `…/movements` (docs/api.md §7); its `reason` can only be `replenishment`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MoveBody {
     /// Idempotency key, scoped on the source.
@@ -82,7 +82,7 @@ pub struct MoveBody {
     pub moved_at: LocalDateTime,
 }
 
-/// The body of POST `…/counts` (spec/API.md §8); its `reason` can only be `AdminOverride`.
+/// The body of POST `…/counts` (docs/api.md §8); its `reason` can only be `AdminOverride`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CountBody {
     /// Idempotency key.
@@ -145,7 +145,7 @@ enum Kind {
     Text,
     /// A JSON number, or a JSON string holding one; finite.
     Quantity,
-    /// A JSON string in a date-time form of spec/API.md §3.4.
+    /// A JSON string in a date-time form of docs/api.md §3.4.
     DateTime,
     /// A JSON string equal to this one, ignoring ASCII case.
     Reason(&'static str),

@@ -8,9 +8,9 @@ use anyhow::{Context, anyhow};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
-use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
+use shared::encoding::pem;
 
 pub use crate::config::DEMO_LOCATIONS;
 
@@ -20,7 +20,7 @@ pub const DEMO_ISSUER: &str = "https://identity-provider.example.com";
 /// The `aud` of demo tokens.
 pub const DEMO_AUDIENCE: &str = "stock-api";
 
-/// The jobs of `spec/AUTH.md` §4, one demo token each.
+/// The jobs of `docs/api.md` §13.4, one demo token each.
 pub const JOBS: [&str; 4] = [
     "Regional Stock Auditor",
     "Store Stock Controller",
@@ -49,7 +49,7 @@ impl fmt::Debug for DemoKeys {
     }
 }
 
-/// The claims of a demo token (`spec/AUTH.md` §2), in the order they are written.
+/// The claims of a demo token (`docs/api.md` §13.2), in the order they are written.
 #[derive(Serialize)]
 struct Claims<'a> {
     sub: String,
@@ -132,18 +132,6 @@ pub fn key_pair_pems() -> anyhow::Result<(String, String)> {
         pem("PRIVATE KEY", pkcs8.as_ref()),
         pem("PUBLIC KEY", spki.as_ref()),
     ))
-}
-
-/// Wraps DER bytes in PEM armour with 64-character base64 lines.
-pub fn pem(label: &str, der: &[u8]) -> String {
-    let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut text = format!("-----BEGIN {label}-----\n");
-    for line in body.as_bytes().chunks(64) {
-        text.push_str(&String::from_utf8_lossy(line));
-        text.push('\n');
-    }
-    text.push_str(&format!("-----END {label}-----\n"));
-    text
 }
 
 /// The URL a local client should use for a bound address (`0.0.0.0` and `::` become loopback).

@@ -1,12 +1,13 @@
 //! The HTTP side of a write: the command goes to its shard's stream, and the outcome comes back
 //! on a reply channel, or is settled with the store once the deadline has passed
-//! (ARCHITECTURE.md §6): a reply means committed, a 503 means never applied.
+//! (docs/architecture.md §5): a reply means committed, a 503 means never applied.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use shared::backoff::Backoff;
 use shared::command::{Command, CommandEnvelope};
+use shared::domain::time::millis;
 use shared::reply::Reply;
 use shared::shard::{ShardId, shard_of};
 use shared::store::{ReplyWaiter, Settled, Store, StoreError};
@@ -196,10 +197,6 @@ fn later(at: Instant, by: Duration) -> Instant {
     std::iter::successors(Some(by), |d| (!d.is_zero()).then(|| *d / 2))
         .find_map(|d| at.checked_add(d))
         .unwrap_or(at)
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A store failure: logged once here with its cause; the response reveals nothing.

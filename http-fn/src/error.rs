@@ -1,11 +1,11 @@
-//! The one error type of the HTTP tier and its rendering as the bodies of spec/API.md §3.2.
+//! The one error type of the HTTP tier and its rendering as the bodies of docs/api.md §3.2.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-/// Every way a request can fail, each rendered exactly as spec/API.md §3.2 and §12 require.
+/// Every way a request can fail, each rendered exactly as docs/api.md §3.2, §12 require.
 ///
 /// Rendering logs nothing: the code that builds an `ApiError` knows the cause and logs it once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

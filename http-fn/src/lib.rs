@@ -60,6 +60,6 @@ pub async fn run(
 
 /// Completes on SIGINT or SIGTERM, logged under this crate's target.
 pub async fn shutdown_signal() {
-    actor_worker::signal_received().await;
+    shared::http::signal_received().await;
     tracing::info!("shutdown signal received");
 }

@@ -1,5 +1,5 @@
 //! Tracing and logging of the HTTP tier: the process-wide setup lives in `shared::telemetry`, the
-//! server span per request in `actor_worker::admin` (both tiers use them); the HTTP tier's own
+//! server span per request in `shared::http` (both tiers use them); the HTTP tier's own
 //! "request served" and "request failed" lines are logged here, under this crate's target.
 
 use std::cell::RefCell;
@@ -43,7 +43,7 @@ pub fn failed_because(cause: impl Into<String>) {
 /// (`/health/*`) answering 503 report a state, not a failed request: their own lines say why.
 pub async fn trace_request(request: Request, next: Next) -> Response {
     let serving = async {
-        let served = actor_worker::admin::serve_in_trace(request, next).await;
+        let served = shared::http::serve_in_trace(request, next).await;
         let cause = CAUSE.with(|slot| slot.borrow_mut().take());
         (served, cause)
     };

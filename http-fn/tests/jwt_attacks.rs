@@ -18,12 +18,12 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use http::HeaderValue;
 use http_fn::auth::Authenticator;
-use http_fn::demo::pem;
 use http_fn::dispatch::Dispatcher;
 use http_fn::locations::file::FileLocations;
 use http_fn::routes::router;
 use http_fn::state::AppState;
 use serde_json::{Value, json};
+use shared::encoding::pem;
 use shared::metrics::Metrics;
 use shared::store::memory::MemoryStore;
 

@@ -1,4 +1,4 @@
-//! The Location API client against a scripted Location API on loopback (`spec/LOCATIONS.md`).
+//! The Location API client against a scripted Location API on loopback (`docs/api.md` §15).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::cell::RefCell;
@@ -680,7 +680,7 @@ async fn an_abandoned_trial_does_not_leave_the_breaker_half_open() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Health (§4, API.md §10)
+// Health (§4, docs/api.md §10)
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]
@@ -834,7 +834,7 @@ async fn a_fresh_cached_answer_is_served_while_the_location_api_is_down() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Metrics and logs (OBSERVABILITY.md §2.2, §3)
+// Metrics and logs (docs/architecture.md §16.2.2, §16.3)
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test]

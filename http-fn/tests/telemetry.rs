@@ -1,6 +1,6 @@
 //! The real `http-fn` binary's logs and traces: trace ids on every line logged for a request, in
 //! both tiers, none outside requests, and spans exported over OTLP when asked
-//! (spec/OBSERVABILITY.md §1–§2).
+//! (docs/architecture.md §16.1–§16.2).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -280,8 +280,10 @@ fn is_stock_pot(line: &Value) -> bool {
     str_field(line, "target").contains("stock_pot")
 }
 
+/// A line of the HTTP tier: its own modules, or the server span's plumbing in `shared::http`.
 fn is_http_tier(line: &Value) -> bool {
-    str_field(line, "target").starts_with("http_fn")
+    let target = str_field(line, "target");
+    target.starts_with("http_fn") || target == "shared::http"
 }
 
 #[test]

@@ -142,7 +142,7 @@ impl Command {
         }
     }
 
-    /// The content compared when a `requestId` is reused (spec/DOMAIN.md §8).
+    /// The content compared when a `requestId` is reused (docs/api.md §14.8).
     pub fn fingerprint(&self) -> Option<Fingerprint> {
         let q = |v: f64| format!("{:016x}", normalized(v).to_bits());
         let t = |v: &LocalDateTime| format!("{}.{}", v.epoch_seconds(), v.nanos());
@@ -187,7 +187,7 @@ impl Command {
         Some(Fingerprint::of(&refs))
     }
 
-    /// The success body of a client write (spec/API.md §5–§8), exactly as sent on 201.
+    /// The success body of a client write (docs/api.md §5–§8), exactly as sent on 201.
     pub fn echo_body(&self) -> Option<String> {
         let mut o = JsonObject::new();
         match self {

@@ -1,4 +1,4 @@
-//! The process configuration: every `spec/CONFIG.md` variable, parsed and validated at start-up.
+//! The process configuration: every `docs/configuration.md` §2 variable, parsed and validated at start-up.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -81,7 +81,7 @@ impl Binary {
     }
 }
 
-/// Where the location hierarchy comes from (`spec/LOCATIONS.md` §1).
+/// Where the location hierarchy comes from (`docs/api.md` §15.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocationSourceConfig {
     /// `STOCK_LOCATION_API_URL`, without trailing `/`.
@@ -112,7 +112,7 @@ pub enum LogFormat {
     Text,
 }
 
-/// Timeouts, retries and circuit breaker of the Location API client (`spec/LOCATIONS.md` §5).
+/// Timeouts, retries and circuit breaker of the Location API client (`docs/api.md` §15.5).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocationApiSettings {
     /// Total attempts per call, the first included (≥ 1).
@@ -134,7 +134,7 @@ pub struct LocationApiSettings {
 }
 
 impl Default for LocationApiSettings {
-    /// The defaults of `spec/CONFIG.md`.
+    /// The defaults of `docs/configuration.md` §2.
     fn default() -> LocationApiSettings {
         LocationApiSettings {
             max_attempts: 3,
@@ -149,7 +149,7 @@ impl Default for LocationApiSettings {
     }
 }
 
-/// Bearer-token verification settings (`spec/AUTH.md` §6).
+/// Bearer-token verification settings (`docs/api.md` §13.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JwtSettings {
     /// `STOCK_JWT_PUBLIC_KEY_FILE`.

@@ -1,15 +1,17 @@
-//! Percent-encoding of identifiers as path segments and as Redis key components.
+//! Encodings: identifiers percent-encoded as path segments and as Redis key components, and DER
+//! keys in PEM armour.
 
+use base64::Engine;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-/// Every byte outside `A–Z a–z 0–9 - . _ ~` is encoded (spec/API.md §9, spec/LOCATIONS.md §2).
+/// Every byte outside `A–Z a–z 0–9 - . _ ~` is encoded (docs/api.md §9, docs/api.md §15.2).
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
 
-/// Every byte outside `A–Z a–z 0–9 . _ -` is encoded (ARCHITECTURE.md §3): no raw `{`, `}`, `:`.
+/// Every byte outside `A–Z a–z 0–9 . _ -` is encoded (docs/architecture.md §13.1): no raw `{`, `}`, `:`.
 const KEY_COMPONENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_');
 
 /// Encodes an id as one URL path segment, upper-case hex.
@@ -20,6 +22,18 @@ pub fn path_segment(id: &str) -> String {
 /// Encodes an id as one component of a store key.
 pub fn key_component(id: &str) -> String {
     utf8_percent_encode(id, KEY_COMPONENT).to_string()
+}
+
+/// Wraps DER bytes in PEM armour with 64-character base64 lines.
+pub fn pem(label: &str, der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut text = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        text.push_str(&String::from_utf8_lossy(line));
+        text.push('\n');
+    }
+    text.push_str(&format!("-----END {label}-----\n"));
+    text
 }
 
 #[cfg(test)]

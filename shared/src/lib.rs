@@ -10,6 +10,7 @@ pub mod domain;
 pub mod encoding;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod http;
 pub mod metrics;
 pub mod probe;
 pub mod reply;

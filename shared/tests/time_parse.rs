@@ -1,4 +1,4 @@
-//! Property tests of local date-time parsing and rendering (spec/API.md §3.4).
+//! Property tests of local date-time parsing and rendering (docs/api.md §3.4).
 
 #![allow(clippy::unwrap_used)]
 

@@ -1,5 +1,5 @@
-//! The step function: what each command does to the pending batch (spec/DOMAIN.md §5–§8,
-//! ARCHITECTURE.md §9).
+//! The step function: what each command does to the pending batch (docs/api.md §14.5–§14.8,
+//! docs/architecture.md §7).
 
 use std::collections::HashMap;
 
@@ -236,7 +236,7 @@ impl ShardCore {
         StepOutcome::Acknowledged
     }
 
-    /// Idempotency check of a client write (spec/DOMAIN.md §8): `Some` when answered from the
+    /// Idempotency check of a client write (docs/api.md §14.8): `Some` when answered from the
     /// record (hit or mismatch), `None` for a new request (a miss, counted).
     fn check_record(&mut self, envelope: &CommandEnvelope) -> Option<StepOutcome> {
         let (location, request_id) = envelope.command.idempotency_key()?;

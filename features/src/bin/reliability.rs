@@ -1,5 +1,5 @@
 //! Reliability measurements of the distributed Stock API against its failure contract
-//! (ARCHITECTURE.md §11): failover after SIGKILL, rolling restarts under load, shard churn when a
+//! (docs/architecture.md §15): failover after SIGKILL, rolling restarts under load, shard churn when a
 //! worker joins or leaves, and scale from zero. Figures and commands: `docs/RELIABILITY.md`.
 //!
 //! Every scenario runs its own local stack (`features::stack`: `redis-server`, one `http-fn`,

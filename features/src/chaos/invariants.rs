@@ -76,7 +76,7 @@ pub struct Pot {
 }
 
 impl Pot {
-    /// What every sale, delivery and move adds to, whatever the order (`DOMAIN.md` §2: a sale
+    /// What every sale, delivery and move adds to, whatever the order (`docs/api.md` §14.2: a sale
     /// beyond stock moves the shortfall to `pendingAdjustment`).
     pub fn net(&self) -> f64 {
         self.quantity + self.pending

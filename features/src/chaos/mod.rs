@@ -1,7 +1,7 @@
 //! Chaos runs of the multi-process stack: a seeded client load and a seeded fault schedule on
 //! real processes (`redis-server` with an AOF fsynced on every write, one `http-fn`, three
-//! `actor-worker`s), then the invariants of the failure contract (ARCHITECTURE.md §6, §9, §11;
-//! DOMAIN.md §8) checked through the public API.
+//! `actor-worker`s), then the invariants of the failure contract (docs/architecture.md §5, §7, §15;
+//! docs/api.md §14.8) checked through the public API.
 //!
 //! Run by `tests/chaos.rs`; needs the debug binaries (`cargo build -p http-fn -p actor-worker`)
 //! and `redis-server` on `PATH`.

@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{START_DEADLINE, STOP_DEADLINE, target_dir};
+use super::{START_DEADLINE, STOP_DEADLINE, debug_binary};
 
 /// A running `http-fn` process.
 #[derive(Debug)]
@@ -32,13 +32,7 @@ impl Process {
         vars: BTreeMap<String, String>,
         log_path: &Path,
     ) -> anyhow::Result<(SocketAddr, Process)> {
-        let program = target_dir().join("debug").join("http-fn");
-        if !program.is_file() {
-            bail!(
-                "{} is missing: build it first with `cargo build -p http-fn` (STOCK_FEATURES_TARGET=binary)",
-                program.display()
-            );
-        }
+        let program = debug_binary("http-fn")?;
         let log: Log = Arc::new(Mutex::new(
             File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?,
         ));

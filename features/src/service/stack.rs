@@ -1,7 +1,7 @@
 //! The stack target: a throw-away Redis, one `http-fn` node and two `actor-worker` nodes per scenario.
 //!
 //! Every node is a real child process started with a clean environment (only `PATH` and
-//! `CONFIG.md` variables). All of them write into the scenario's one log file in the binary
+//! `docs/configuration.md` §2 variables). All of them write into the scenario's one log file in the binary
 //! target's format, as a log collector would gather them: stdout lines as they are (the JSON
 //! lines' `target` tells the HTTP tier from the workers), stderr lines after `[stderr] [<node>] `.
 
@@ -20,7 +20,7 @@ use tokio::process::Child;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::{START_DEADLINE, STOP_DEADLINE, target_dir};
+use super::{START_DEADLINE, STOP_DEADLINE, debug_binary};
 use crate::stack::process::{pump, spawn_clean};
 
 /// The `STOCK_WORKER_ID`s of the stack's workers.
@@ -88,13 +88,7 @@ impl Node {
         log: &Log,
         addr_field: &'static str,
     ) -> anyhow::Result<Node> {
-        let path = target_dir().join("debug").join(program);
-        if !path.is_file() {
-            bail!(
-                "{} is missing: build it first with `cargo build --bins` (STOCK_FEATURES_TARGET=stack)",
-                path.display()
-            );
-        }
+        let path = debug_binary(program)?;
         let mut child = spawn_clean(&path, vars)?;
         let (found, announced) = oneshot::channel();
         let mut pumps = Vec::new();

@@ -42,12 +42,6 @@ impl Process {
         log_path: &Path,
         addr_field: &'static str,
     ) -> anyhow::Result<Process> {
-        if !program.is_file() {
-            bail!(
-                "{} is missing: build it first with `cargo build --bins`",
-                program.display()
-            );
-        }
         let file = File::create(log_path).with_context(|| format!("{}", log_path.display()))?;
         let log: Log = Arc::new(Mutex::new(file));
         let mut child = spawn_clean(program, vars)?;

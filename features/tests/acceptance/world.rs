@@ -164,7 +164,7 @@ impl StockWorld {
         self.dir.join("locations.json")
     }
 
-    /// The environment handed to the service (`CONFIG.md` names only).
+    /// The environment handed to the service (`docs/configuration.md` §2 names only).
     pub(crate) fn service_vars(&self) -> anyhow::Result<BTreeMap<String, String>> {
         let suite = suite()?;
         let mut vars: BTreeMap<String, String> = [

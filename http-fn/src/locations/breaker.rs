@@ -1,4 +1,4 @@
-//! The Location API circuit breaker (`spec/LOCATIONS.md` §5.3): a pure state machine over time.
+//! The Location API circuit breaker (`docs/api.md` §15.5.3): a pure state machine over time.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -26,7 +26,7 @@ impl BreakerState {
         }
     }
 
-    /// The word a log line about a transition into this state contains (`OBSERVABILITY.md` §2.2).
+    /// The word a log line about a transition into this state contains (`docs/architecture.md` §16.2.2).
     pub(crate) fn word(self) -> &'static str {
         match self {
             BreakerState::Closed => "closed",

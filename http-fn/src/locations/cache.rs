@@ -1,4 +1,4 @@
-//! The private HTTP cache of Location API answers (`spec/LOCATIONS.md` §6), keyed by full URL.
+//! The private HTTP cache of Location API answers (`docs/api.md` §15.6), keyed by full URL.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};

@@ -1,4 +1,4 @@
-//! The Location API over HTTP (`spec/LOCATIONS.md` §2–§6): retries, circuit breaker and cache.
+//! The Location API over HTTP (`docs/api.md` §15.2–§15.6): retries, circuit breaker and cache.
 
 use std::time::{Instant, SystemTime};
 

@@ -1,4 +1,4 @@
-//! The file-backed location source (`STOCK_LOCATIONS_FILE`, `spec/LOCATIONS.md` §7).
+//! The file-backed location source (`STOCK_LOCATIONS_FILE`, `docs/api.md` §15.7).
 
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ const RACY_WINDOW: Duration = Duration::from_secs(2);
 ///
 /// When opened from a path, the file is re-read whenever its modification time or length changes
 /// (checked at most every [`RELOAD_CHECK_INTERVAL`]), so totals follow the current hierarchy
-/// (`spec/DOMAIN.md` §4). Invalid new content is logged and the last good hierarchy kept.
+/// (`docs/api.md` §14.4). Invalid new content is logged and the last good hierarchy kept.
 #[derive(Debug)]
 pub struct FileLocations {
     current: RwLock<Arc<Tree>>,

@@ -1,4 +1,4 @@
-//! Location sources: the hierarchy, existence and roles of locations (`spec/LOCATIONS.md`).
+//! Location sources: the hierarchy, existence and roles of locations (`docs/api.md` §15).
 
 mod breaker;
 mod cache;
@@ -71,12 +71,12 @@ pub trait LocationSource: Send + Sync {
 }
 
 /// The nearest tracked location of a `/path` answer: scanned from the end (the location itself)
-/// towards the root (`spec/API.md` §9).
+/// towards the root (`docs/api.md` §9).
 pub fn nearest_tracked_ancestor(path: &[LocationInfo]) -> Option<&LocationInfo> {
     path.iter().rev().find(|entry| entry.tracked)
 }
 
-/// Reads a location object leniently (`spec/LOCATIONS.md` §3): unknown fields are ignored, a
+/// Reads a location object leniently (`docs/api.md` §15.3): unknown fields are ignored, a
 /// missing, `null` or mistyped `id`, `roles` or `children` takes its default (`""`, untracked, no
 /// children), and children keep their order. Anything that is not an object reads as the default
 /// node, because a 2xx body is accepted whatever it holds; non-object children are skipped.

@@ -1,4 +1,4 @@
-//! Retry policy of the Location API client (`spec/LOCATIONS.md` §5.2) and attempt classification.
+//! Retry policy of the Location API client (`docs/api.md` §15.5.2) and attempt classification.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! GET `/health/cluster`: the worker tier as the store sees it (spec/API.md §10). Not a readiness
+//! GET `/health/cluster`: the worker tier as the store sees it (docs/api.md §10). Not a readiness
 //! concern: the HTTP tier stays ready while workers are scaled to zero.
 
 use axum::extract::State;

@@ -1,27 +1,16 @@
-//! Health probes and `/metrics` (spec/API.md §10–§11), served without authentication.
+//! Health probes and `/metrics` (docs/api.md §10–§11), served without authentication.
 
 use std::time::Duration;
 
-use actor_worker::admin::{metrics_response, probe_body, store_answers};
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
+use shared::http::{metrics_response, probe_body, store_answers};
+pub(super) use shared::http::{live, started};
 
 use crate::state::AppState;
 
 /// The name of the informative check of the worker tier, shown on request.
 const WORKER_TIER: &str = "workerTier";
-
-/// GET `/health/live`
-pub(super) async fn live() -> Response {
-    tracing::info!(probe = "live", "health probe");
-    probe_body(&[], &[])
-}
-
-/// GET `/health/started`
-pub(super) async fn started() -> Response {
-    tracing::info!(probe = "started", "health probe");
-    probe_body(&[], &[])
-}
 
 /// How long each check of `/health/ready` may take. The checks run side by side and end well
 /// within the bound of a probe (`http-fn probe` and the compose healthcheck give up after 2 s), so a

@@ -1,4 +1,4 @@
-//! The public router: every endpoint of spec/API.md, one file per endpoint family.
+//! The public router: every endpoint of docs/api.md, one file per endpoint family.
 
 mod cluster;
 mod health;
@@ -31,7 +31,9 @@ fn stock_routes() -> Router<AppState> {
         .route(
             "/locations/{location}/products/{product}",
             // A move of the product named `products` has the shape of a read's path.
-            get(stock::get_stock_level).post(writes::move_product_named_products),
+            get(stock::get_stock_level)
+                .post(writes::move_product_named_products)
+                .fallback(writes::read_path_other_method),
         )
         .route(
             "/locations/{location}/products/{product}/sales",

@@ -112,7 +112,7 @@ pub(super) async fn reject_empty_segments(request: Request, next: Next) -> Respo
 }
 
 /// The request path with only its second segment replaced by `location`, percent-encoded; the
-/// query is dropped and every other segment is kept exactly as received (spec/API.md §9).
+/// query is dropped and every other segment is kept exactly as received (docs/api.md §9).
 pub(super) fn redirect_target(request_path: &str, location: &str) -> String {
     let mut segments: Vec<&str> = request_path.split('/').collect();
     let encoded = shared::encoding::path_segment(location);

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::locations::LocationNode;
 use crate::state::AppState;
 
-/// GET stock level, with or without the location's descendants (spec/API.md §4).
+/// GET stock level, with or without the location's descendants (docs/api.md §4).
 pub(super) async fn get_stock_level(
     State(state): State<AppState>,
     ids: PathIds,

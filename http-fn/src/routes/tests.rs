@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use actor_worker::WorkerHandle;
 use axum::body::Body;
-use axum::http::{HeaderMap, Method, Request};
+use axum::http::{HeaderMap, Method, Request, header};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
 
@@ -245,9 +245,10 @@ async fn a_product_named_products_can_be_moved_and_one_named_movements_read() {
         .await;
     assert_eq!(read.status, 200);
     assert!(read.body.contains(r#""productId":"movements""#));
-    for (method, path) in [
-        ("POST", "/locations/WH01/products/p1"),
-        ("PUT", "/locations/WH01/products/movements"),
+    for (method, path, allow) in [
+        ("POST", "/locations/WH01/products/p1", "GET,HEAD"),
+        ("OPTIONS", "/locations/WH01/products/p1", "GET,HEAD"),
+        ("PUT", "/locations/WH01/products/movements", "GET,HEAD,POST"),
     ] {
         let answer = service.admin(method, path, movement).await;
         assert_eq!(
@@ -255,6 +256,7 @@ async fn a_product_named_products_can_be_moved_and_one_named_movements_read() {
             (405, ""),
             "{method} {path}"
         );
+        assert_eq!(answer.headers[header::ALLOW], allow, "{method} {path}");
     }
 }
 

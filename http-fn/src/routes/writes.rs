@@ -1,8 +1,8 @@
-//! The four write endpoints: sales, deliveries, moves and counts (spec/API.md §5–§9).
+//! The four write endpoints: sales, deliveries, moves and counts (docs/api.md §5–§9).
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use shared::command::{Command, DeliveryLine, MoveStock, RecordCount, RecordDelivery, RecordSale};
 use shared::reply::Reply;
@@ -91,14 +91,24 @@ pub(super) async fn move_product_named_products(
     request: Request,
 ) -> Result<Response, ApiError> {
     if !request.uri().path().ends_with("/products/movements") {
-        let allow = [(header::ALLOW, "GET,HEAD")];
-        return Ok((StatusCode::METHOD_NOT_ALLOWED, allow).into_response());
+        return Ok(read_path_other_method(request.uri().clone()).await);
     }
     let ids = PathIds {
         product: PathId::Named("products".to_owned()),
         ..ids
     };
     move_product(state, ids, request).await
+}
+
+/// Any other method on a stock read's path: 405, empty body, with an `Allow` that names POST only
+/// where the path is also the move of the product `products`.
+pub(super) async fn read_path_other_method(uri: Uri) -> Response {
+    let allow = if uri.path().ends_with("/products/movements") {
+        "GET,HEAD,POST"
+    } else {
+        "GET,HEAD"
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, allow)]).into_response()
 }
 
 async fn move_product(
@@ -177,7 +187,7 @@ async fn read_body(request: Request) -> Result<bytes::Bytes, ApiError> {
 }
 
 /// Stage 3 for sales, deliveries and a move's source: the location must exist and be tracked;
-/// otherwise 303 to the nearest tracked ancestor, or 400 without one (spec/API.md §9).
+/// otherwise 303 to the nearest tracked ancestor, or 400 without one (docs/api.md §9).
 async fn require_tracked(state: &AppState, location: &str, path: &str) -> Result<(), ApiError> {
     if state.locations().location(location).await?.tracked {
         return Ok(());

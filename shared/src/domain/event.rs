@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::time::LocalDateTime;
 
-/// The five kinds of event (spec/DOMAIN.md §2).
+/// The five kinds of event (docs/api.md §14.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventKind {
     /// `q ← q + n`
@@ -24,7 +24,7 @@ pub enum EventKind {
 pub struct Event {
     /// What happened.
     pub kind: EventKind,
-    /// The request's quantity `n` (spec/DOMAIN.md §2).
+    /// The request's quantity `n` (docs/api.md §14.2).
     pub quantity: f64,
     /// Business timestamp (offset discarded).
     pub at: LocalDateTime,

@@ -3,7 +3,7 @@
 use hex::FromHex;
 use sha2::{Digest, Sha256};
 
-/// The content fingerprint of a write request (spec/DOMAIN.md §8).
+/// The content fingerprint of a write request (docs/api.md §14.8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Fingerprint(pub [u8; 32]);
 

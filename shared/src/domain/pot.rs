@@ -34,7 +34,7 @@ impl PotState {
         last_updated: LocalDateTime::MIN,
     };
 
-    /// Applies one event's effect (spec/DOMAIN.md §2), or refuses it, changing nothing, when the
+    /// Applies one event's effect (docs/api.md §14.2), or refuses it, changing nothing, when the
     /// quantity or the pending adjustment it leaves would not be a finite double.
     ///
     /// `last_updated` becomes the greatest timestamp applied; in fold order that is `at` itself.

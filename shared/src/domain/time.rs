@@ -1,6 +1,7 @@
 //! Local date-times: parsing of the ISO-8601 input forms and the canonical output rendering.
 
 use std::fmt;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +11,11 @@ const MIN_YEAR: i64 = -999_999_999;
 const MAX_YEAR: i64 = 999_999_999;
 /// The largest offset java.time accepts (`ZoneOffset` is limited to ±18:00).
 const MAX_OFFSET_SECS: u32 = 18 * 3600;
+
+/// Whole milliseconds of a duration, saturating at `u64::MAX` (store TTLs, deadlines, ages).
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
 
 /// A local date-time (no zone, no offset), proleptic Gregorian calendar, nanosecond precision.
 ///
@@ -37,7 +43,7 @@ impl LocalDateTime {
         nanos: NANOS_PER_SEC - 1,
     };
 
-    /// Parses the input forms of spec/API.md §3.4; the offset and zone are discarded.
+    /// Parses the input forms of docs/api.md §3.4; the offset and zone are discarded.
     pub fn parse(input: &str) -> Option<LocalDateTime> {
         let mut c = Cursor {
             s: input.as_bytes(),
@@ -214,7 +220,7 @@ impl Cursor<'_> {
         if self.eat(b':') {
             second = self.number(2, 59)?;
             if self.eat(b'.') {
-                // 0–9 fraction digits (spec/API.md §3.4): `10:00:00.` is `10:00:00`.
+                // 0–9 fraction digits (docs/api.md §3.4): `10:00:00.` is `10:00:00`.
                 let (value, count) = self.digit_run(9);
                 let scale = 10u64.pow(u32::try_from(9 - count).ok()?);
                 nanos = u32::try_from(value * scale).ok()?;

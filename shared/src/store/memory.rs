@@ -47,7 +47,7 @@ impl MemoryStore {
     /// Moves store time forward by `by` (test aid: expires leases, deadlines and records
     /// without waiting).
     pub fn advance_time(&self, by: Duration) {
-        let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+        let by = millis(by);
         let mut state = self.lock();
         state.clock_offset_ms = state.clock_offset_ms.saturating_add(by);
     }

@@ -1,5 +1,5 @@
 //! `churn`: how many shards change hands when a fourth worker joins three, and when one of four
-//! leaves (ARCHITECTURE.md §5: only the shards whose preferred owner changed move).
+//! leaves (docs/architecture.md §10: only the shards whose preferred owner changed move).
 
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
 //! `failover`: SIGKILL a shard owner, and time from the kill to the first commit on each of its
-//! shards (ARCHITECTURE.md §11: service back within lease TTL + 1 s).
+//! shards (docs/architecture.md §15: service back within lease TTL + 1 s).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,5 @@
 //! `rolling-restart`: a steady write load while each worker in turn is stopped with SIGTERM and
-//! started again (ARCHITECTURE.md §11: no request fails).
+//! started again (docs/architecture.md §15: no request fails).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -16,15 +16,8 @@ const LOOK_EVERY: Duration = Duration::from_millis(100);
 
 /// Fails with the command to run when a binary the stack starts is missing.
 pub(crate) fn check_binaries() -> anyhow::Result<()> {
-    let debug = features::service::target_dir().join("debug");
     for name in ["http-fn", "actor-worker"] {
-        if !debug.join(name).is_file() {
-            bail!(
-                "{} is missing: build the debug binaries first with \
-                 `cargo build -p http-fn -p actor-worker`",
-                debug.join(name).display()
-            );
-        }
+        features::service::debug_binary(name)?;
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     if !std::env::split_paths(&path).any(|dir| Path::new(&dir).join("redis-server").is_file()) {

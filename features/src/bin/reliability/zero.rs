@@ -1,5 +1,5 @@
 //! `scale-from-zero`: a write waits in its shard's stream while no worker runs; time from the first
-//! worker being ready to the write's 201 (ARCHITECTURE.md §10).
+//! worker being ready to the write's 201 (docs/architecture.md §14).
 
 use std::sync::Arc;
 use std::time::Duration;

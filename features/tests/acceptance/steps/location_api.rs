@@ -1,5 +1,5 @@
 //! The Location API the service calls: a fake one that serves an estate, fails on demand and
-//! records every call, and checks of those calls (`LOCATIONS.md`).
+//! records every call, and checks of those calls (`docs/api.md` §15).
 
 use std::time::{Duration, SystemTime};
 

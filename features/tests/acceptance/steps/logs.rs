@@ -1,4 +1,4 @@
-//! The service's log: the stdout lines of the binary target (`OBSERVABILITY.md` §2).
+//! The service's log: the stdout lines of the binary target (`docs/architecture.md` §16.2).
 //!
 //! Lines reach the log file shortly after they are written, so every step that looks for a line
 //! polls until it appears.
@@ -14,7 +14,7 @@ use crate::world::{DEADLINE, POLL_EVERY, StockWorld};
 
 /// Where the binary target writes a line of the child's stderr (stdout lines have no prefix).
 const STDERR_PREFIX: &str = "[stderr] ";
-/// `STOCK_SHARDS` when a scenario does not set it (`CONFIG.md`).
+/// `STOCK_SHARDS` when a scenario does not set it (`docs/configuration.md` §2).
 const DEFAULT_SHARDS: u32 = 256;
 
 /// The lines the service wrote on stdout so far.

@@ -1,7 +1,7 @@
 //! `/metrics`: the idempotency counters and the loaded-pots gauge.
 //!
 //! On a multi-process stack the counters and the gauge live on the workers, which serve them on
-//! their admin listeners (`OBSERVABILITY.md` §3); a metric is read as the sum over every `/metrics`
+//! their admin listeners (`docs/architecture.md` §16.3); a metric is read as the sum over every `/metrics`
 //! endpoint of the service.
 
 use anyhow::{Context, bail, ensure};

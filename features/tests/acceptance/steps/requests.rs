@@ -8,7 +8,7 @@ use reqwest::Method;
 
 use crate::world::{Answer, Request, StockWorld};
 
-/// Headers the service never sends (`API.md` §1, `AUTH.md` §3, `OBSERVABILITY.md` §1).
+/// Headers the service never sends (`docs/api.md` §1, `docs/api.md` §13.3, `docs/architecture.md` §16.1).
 const FORBIDDEN_HEADERS: [&str; 5] = [
     "cache-control",
     "etag",

@@ -1,4 +1,4 @@
-//! Labelled `/metrics` series: request latency and the Location API client (`OBSERVABILITY.md` §3).
+//! Labelled `/metrics` series: request latency and the Location API client (`docs/architecture.md` §16.3).
 
 use anyhow::{Context, bail, ensure};
 use cucumber::then;

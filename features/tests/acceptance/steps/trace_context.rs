@@ -1,5 +1,5 @@
 //! W3C trace context: the caller's `traceparent`, the one on the service's Location API calls,
-//! and the spans exported over OTLP (`OBSERVABILITY.md` §1).
+//! and the spans exported over OTLP (`docs/architecture.md` §16.1).
 
 use std::collections::BTreeSet;
 

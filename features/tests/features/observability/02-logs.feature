@@ -24,7 +24,7 @@ Feature: Log lines: one JSON object each, with the trace ids of the request they
   Scenario: Start-up lines are logged outside any request and carry no trace ids
     Given my requests carry the traceparent "00-54e44d669487828f75d35c3d8c523020-b5791c3247ddb53a-01"
     When I send GET /health/live
-    Then the log has an INFO line from "http_fn" in the trace "54e44d669487828f75d35c3d8c523020"
+    Then the log has an INFO line from "shared::http" in the trace "54e44d669487828f75d35c3d8c523020"
     And the start-up lines carry no trace ids
 
   @observability-2
@@ -84,14 +84,14 @@ Feature: Log lines: one JSON object each, with the trace ids of the request they
     Given my requests carry the traceparent "00-54e44d669487828f75d35c3d8c523020-b5791c3247ddb53a-01"
     When I send GET <probe>
     Then the response status is 200
-    And the log has an INFO line from "http_fn" in the trace "54e44d669487828f75d35c3d8c523020"
+    And the log has an INFO line from "<target>" in the trace "54e44d669487828f75d35c3d8c523020"
     And the log has exactly one INFO line in the trace "54e44d669487828f75d35c3d8c523020"
 
     Examples:
-      | probe           |
-      | /health/live    |
-      | /health/started |
-      | /health/ready   |
+      | probe           | target       |
+      | /health/live    | shared::http |
+      | /health/started | shared::http |
+      | /health/ready   | http_fn      |
 
   @observability-2
   Scenario: STOCK_LOG_FORMAT=text writes readable lines with the same information

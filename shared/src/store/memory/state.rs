@@ -81,7 +81,7 @@ impl State {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let wall = u64::try_from(wall.as_millis()).unwrap_or(u64::MAX);
+        let wall = millis(wall);
         self.clock_ms = self.clock_ms.max(wall.saturating_add(self.clock_offset_ms));
         self.clock_ms
     }
@@ -154,7 +154,7 @@ impl State {
             write.change.apply_to(&mut pot.events, &mut pot.checkpoints);
             pot.state = Some(write.change.state);
         }
-        let retention = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+        let retention = millis(retention);
         let expires = now.saturating_add(retention);
         let data = self.shard(commit.shard);
         for write in &commit.records {
@@ -185,6 +185,4 @@ impl State {
     }
 }
 
-pub(super) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+pub(super) use crate::domain::time::millis;

@@ -1,4 +1,4 @@
-//! The Redis key layout (ARCHITECTURE.md §3): every key of shard N carries the hash tag `{sN}`,
+//! The Redis key layout (docs/architecture.md §13.1): every key of shard N carries the hash tag `{sN}`,
 //! and every id inside a key is encoded with [`key_component`], so no id can move a key to
 //! another slot or make two keys collide.
 

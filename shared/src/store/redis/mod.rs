@@ -379,9 +379,7 @@ fn unavailable(what: &str, e: &RedisError) -> StoreError {
     }
 }
 
-pub(super) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+pub(super) use crate::domain::time::millis;
 
 #[async_trait]
 impl ReadModel for RedisStore {

@@ -1,4 +1,4 @@
-//! Reply channels over Redis (ARCHITECTURE.md §6), both kinds behind [`Replies`]:
+//! Reply channels over Redis (docs/architecture.md §5), both kinds behind [`Replies`]:
 //!
 //! - `stream`: one reply stream per HTTP-tier instance, `stock:replies:<instance>`, read by one
 //!   background task that hands each entry (`a` = request id, `r` = JSON reply) to its waiter.

@@ -1,4 +1,4 @@
--- acquire: takes the leases of shards that are free (ARCHITECTURE.md §4), one or many at a time.
+-- acquire: takes the leases of shards that are free (docs/architecture.md §10), one or many at a time.
 -- KEYS[1] stock:{sN}:lease   KEYS[2] stock:{sN}:epoch   of the first shard, then the same pair
 --   for each further shard (KEYS[2i-1], KEYS[2i]); on a cluster one shard per call, as keys of
 --   different shards live in different slots.

@@ -1,4 +1,4 @@
--- commit: applies one batch of one shard atomically, fenced by the lease (ARCHITECTURE.md §4, §6).
+-- commit: applies one batch of one shard atomically, fenced by the lease (docs/architecture.md §10, §5).
 -- KEYS[1] lease   KEYS[2] applied   KEYS[3] cmd stream   KEYS[4] outbox   KEYS[5] dead-letter stream
 --   then, for pot write i = 1..n: KEYS[3i+3] pot hash, KEYS[3i+4] event list, KEYS[3i+5] checkpoint list
 --   then one idempotency record key per entry of `records`, in order

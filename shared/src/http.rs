@@ -1,19 +1,16 @@
-//! The admin listener of an actor node — health probes and `/metrics` on `STOCK_ADMIN_ADDR` — and
-//! the two pieces the HTTP tier shares with it: the probe body and the per-request server span.
+//! HTTP plumbing both tiers serve: the health probe handlers and bodies, the `/metrics` response,
+//! the per-request server span and the shutdown signal.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use crate::metrics::Metrics;
+use crate::store::Store;
+use crate::telemetry::{clip, method_label};
+use crate::trace::{self, SPAN_TARGET};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use shared::metrics::Metrics;
-use shared::store::Store;
-use shared::telemetry::{clip, method_label};
-use shared::trace::{self, SPAN_TARGET};
 use tracing::Instrument;
 use tracing::field::Empty;
 
@@ -23,55 +20,16 @@ pub const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
 
-/// What the admin endpoints of an actor node look at.
-#[derive(Clone)]
-pub struct AdminState {
-    pub store: Arc<dyn Store>,
-    pub metrics: Metrics,
-}
-
-/// `/health/live`, `/health/started`, `/health/ready` and `/metrics` of an actor node.
-pub fn admin_router(state: AdminState) -> Router {
-    Router::new()
-        .route("/health/live", get(live))
-        .route("/health/started", get(started))
-        .route("/health/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .fallback(|| async { StatusCode::NOT_FOUND })
-        .layer(middleware::from_fn(trace_request))
-        .with_state(state)
-}
-
-async fn live() -> Response {
+/// GET `/health/live`: the process serves requests (docs/api.md §10).
+pub async fn live() -> Response {
     tracing::info!(probe = "live", "health probe");
     probe_response(&[])
 }
 
-async fn started() -> Response {
+/// GET `/health/started`: start-up has completed (docs/api.md §10).
+pub async fn started() -> Response {
     tracing::info!(probe = "started", "health probe");
     probe_response(&[])
-}
-
-/// An actor node calls no Location API; `locationApi` is reported UP all the same, because the
-/// three check names are the probe's contract on every node role (docs/OPERATIONS.md). The
-/// store checks are real.
-async fn ready(State(state): State<AdminState>) -> Response {
-    let store = store_answers(state.store.as_ref()).await;
-    let down: &[&str] = if store {
-        &[]
-    } else {
-        &["eventRepository", "snapshotRepository"]
-    };
-    tracing::info!(probe = "ready", ?down, "health probe");
-    probe_response(&[
-        ("locationApi", true),
-        ("eventRepository", store),
-        ("snapshotRepository", store),
-    ])
-}
-
-async fn metrics(State(state): State<AdminState>) -> Response {
-    metrics_response(&state.metrics)
 }
 
 /// Whether the store answers a ping within [`CHECK_TIMEOUT`].
@@ -169,7 +127,8 @@ pub async fn serve_in_trace(request: Request, next: Next) -> (Response, Served) 
     (response, served)
 }
 
-/// Middleware of the admin listener: [`serve_in_trace`], then a DEBUG line in the request's trace.
+/// Middleware of both tiers' listeners: serves each request in its server span (joining an inbound
+/// `traceparent`, never echoing it) and logs a DEBUG "request served" line inside that trace.
 pub async fn trace_request(request: Request, next: Next) -> Response {
     let (response, served) = serve_in_trace(request, next).await;
     served.span.in_scope(|| {
@@ -186,6 +145,26 @@ fn inbound_traceparent(headers: &HeaderMap) -> Option<&str> {
     match values.next() {
         Some(_) => None,
         None => first.to_str().ok(),
+    }
+}
+
+/// Completes on SIGINT or SIGTERM, silently: each tier logs it under its own target.
+pub async fn signal_received() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
     }
 }
 
