@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
-use shared::http::{metrics_response, probe_body, store_answers};
 pub(super) use shared::http::{live, started};
+use shared::http::{metrics_response, probe_body, store_answers};
 
 use crate::state::AppState;
 
