@@ -59,18 +59,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     served.context("serving the admin listener")
 }
 
-/// The exit code of a start-up failure: 2 for a configuration the store refuses (a
-/// `STOCK_SHARDS` or schema other than the dataset's), like any configuration error; 1 otherwise.
-pub fn exit_code(error: &anyhow::Error) -> i32 {
-    let refused = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<shared::store::StoreError>(),
-            Some(shared::store::StoreError::Corrupt(_))
-        )
-    });
-    if refused { 2 } else { 1 }
-}
-
 /// Completes on SIGINT or SIGTERM, logged under this crate's target.
 pub async fn shutdown_signal() {
     shared::http::signal_received().await;

@@ -23,6 +23,6 @@ async fn main() {
     }
     if let Err(error) = actor_worker::run(config).await {
         eprintln!("{error:#}");
-        std::process::exit(actor_worker::exit_code(&error));
+        std::process::exit(shared::store::exit_code(error.as_ref()));
     }
 }

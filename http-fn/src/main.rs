@@ -54,6 +54,6 @@ async fn main() {
     };
     if let Err(error) = http_fn::run(config, server, backlog).await {
         eprintln!("{error:#}");
-        std::process::exit(actor_worker::exit_code(&error));
+        std::process::exit(shared::store::exit_code(error.as_ref()));
     }
 }

@@ -13,6 +13,23 @@ use crate::domain::{HistoryRequest, PotChange, PotHistory, PotState, StoredPot};
 use crate::reply::{IdempotencyRecord, Reply};
 use crate::shard::ShardId;
 
+/// The exit code of a start-up failure: 2 for a configuration the store refuses (a
+/// `STOCK_SHARDS` or schema other than the dataset's), like any configuration error; 1 otherwise.
+/// Both binaries exit with it.
+pub fn exit_code(error: &(dyn std::error::Error + 'static)) -> i32 {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if matches!(
+            error.downcast_ref::<StoreError>(),
+            Some(StoreError::Corrupt(_))
+        ) {
+            return 2;
+        }
+        cause = error.source();
+    }
+    1
+}
+
 /// A failure of the store itself (unreachable, timed out, corrupt data).
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
