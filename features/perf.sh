@@ -5,7 +5,8 @@
 #      `stream` reply channel and with the `key` reply channel, Redis without persistence;
 #   3. the same with the `stream` channel and Redis with `--appendonly yes --appendfsync always`
 #      (every commit fsynced before it returns);
-# each at concurrency 1, 16 and 64. Only loopback addresses are used; every process is stopped at
+# each at concurrency 1, 16 and 64 (closed loop), then open loop at half the throughput measured at
+# 64 (loadgen --rate). Only loopback addresses are used; every process is stopped at
 # the end. Usage: features/perf.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +26,20 @@ wait_http() { for _ in $(seq 1 100); do curl -sf "$1" >/dev/null && return 0; sl
 common=(STOCK_LOCATIONS_FILE=infra/demo/locations.json STOCK_JWT_PUBLIC_KEY_FILE="$WORK/pub.pem"
         STOCK_JWT_ISSUER=perf STOCK_JWT_AUDIENCE=perf RUST_LOG=warn)
 
+loadgen() { # label url flags...
+  "$BIN/loadgen" --url "$2" --private-key "$WORK/key.pem" --issuer perf --audience perf \
+    --duration "${SECONDS_PER_RUN}s" --label "$1" "${@:3}"
+}
 load() { # label url
+  local out saturation
   for c in 1 16 64; do
-    "$BIN/loadgen" --url "$2" --private-key "$WORK/key.pem" --issuer perf --audience perf \
-      --concurrency "$c" --duration "${SECONDS_PER_RUN}s" --label "$1" | sed 's/^/  /'
+    out=$(loadgen "$1" "$2" --concurrency "$c")
+    sed 's/^/  /' <<<"$out"
   done
+  # Open loop at half the saturation throughput (the closed loop's at 64 connections): latency
+  # from each request's due time, so a stall counts against every request due during it.
+  saturation=$(sed -n 's/.*throughput=\([0-9]*\) req\/s.*/\1/p' <<<"$out")
+  loadgen "$1" "$2" --rate $((saturation / 2)) | sed 's/^/  /'
 }
 
 echo "== embedded (NODE_ROLE=both, in-memory store)"
