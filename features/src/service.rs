@@ -22,6 +22,70 @@ pub use compose::ComposeRun;
 const START_DEADLINE: Duration = Duration::from_secs(30);
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
 
+/// The kernel's connection-tracking table (netfilter), present when a firewall or Docker loaded
+/// it: every TCP connection, loopback ones included, holds an entry, and a closed one keeps it
+/// in `TIME_WAIT` for `nf_conntrack_tcp_timeout_time_wait` (120 s by default). While the table is
+/// full, the kernel drops the first packet of every new connection (`nf_conntrack: table full,
+/// dropping packet`): connects time out, established connections carry on.
+const CONNTRACK_COUNT: &str = "/proc/sys/net/netfilter/nf_conntrack_count";
+const CONNTRACK_MAX: &str = "/proc/sys/net/netfilter/nf_conntrack_max";
+/// Entries left free before a multi-process service starts. One stack scenario opens about 400
+/// connections (most of them the workers' connections to Redis: one per owned shard, 256 shards
+/// by default, and again for the shards handed over when the second worker joins); four run at
+/// once, and other programs on the machine open connections too.
+const CONNTRACK_HEADROOM: u64 = 20_000;
+/// How long a start waits for room in the table: longer than an entry's `TIME_WAIT`, so waiting
+/// in vain means something else keeps the table full.
+const CONNTRACK_WAIT: Duration = Duration::from_secs(180);
+/// How often the table's fill is looked at while waiting.
+const CONNTRACK_POLL: Duration = Duration::from_millis(250);
+
+/// Waits until the connection-tracking table has room for a scenario's connections (at once when
+/// there is no such table). A run of the stack or lambda target opens about 270 000 connections
+/// in one to three minutes, more than the default table (262 144 entries) holds within
+/// `TIME_WAIT`; started into a full table, a scenario's connects to its own Redis or the
+/// function's calls to the Location API would be dropped and time out.
+pub(crate) async fn wait_for_connection_tracking_room() -> anyhow::Result<()> {
+    wait_for_room(
+        Path::new(CONNTRACK_COUNT),
+        Path::new(CONNTRACK_MAX),
+        CONNTRACK_HEADROOM,
+        CONNTRACK_WAIT,
+    )
+    .await
+}
+
+/// Waits until the number in `count` leaves `headroom` below the one in `max`, for at most
+/// `within`; at once when either file is missing or holds no number.
+async fn wait_for_room(
+    count: &Path,
+    max: &Path,
+    headroom: u64,
+    within: Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (Some(used), Some(limit)) = (read_number(count), read_number(max)) else {
+            return Ok(());
+        };
+        if used.saturating_add(headroom) <= limit {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!(
+                "the kernel's connection-tracking table stayed full ({used} of {limit} entries, \
+                 {}) for {within:?}: new connections would be dropped",
+                count.display()
+            );
+        }
+        tokio::time::sleep(CONNTRACK_POLL).await;
+    }
+}
+
+fn read_number(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
 /// Where the service runs (`STOCK_FEATURES_TARGET`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Target {
@@ -211,6 +275,45 @@ pub fn log_path(label: &str) -> anyhow::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_waits_while_the_connection_tracking_table_is_full() {
+        let dir = std::env::temp_dir().join(format!("stock-conntrack-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_default();
+        let (count, max) = (dir.join("count"), dir.join("max"));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .ok();
+        let wait = |headroom| {
+            runtime.as_ref().map(|runtime| {
+                runtime.block_on(wait_for_room(
+                    &count,
+                    &max,
+                    headroom,
+                    Duration::from_millis(300),
+                ))
+            })
+        };
+        let missing = wait(10);
+        std::fs::write(&count, "95\n").unwrap_or_default();
+        std::fs::write(&max, "100\n").unwrap_or_default();
+        let room = wait(5);
+        let full = wait(10);
+        std::fs::write(&count, "90\n").unwrap_or_default();
+        let freed = wait(10);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(matches!(missing, Some(Ok(()))), "{missing:?}");
+        assert!(matches!(room, Some(Ok(()))), "{room:?}");
+        let message = full.and_then(Result::err).map(|e| e.to_string());
+        assert!(
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("95 of 100 entries")),
+            "{message:?}"
+        );
+        assert!(matches!(freed, Some(Ok(()))), "{freed:?}");
+    }
 
     #[test]
     fn log_file_names_are_plain_and_unique() {

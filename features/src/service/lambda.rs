@@ -5,13 +5,15 @@
 //! Gateway HTTP API (payload 2.0) event, invokes the function with it and turns the function's
 //! response back into HTTP, as API Gateway does. One function instance serves them, up to
 //! [`MAX_CONCURRENCY`] at once (tests/lambda.rs covers the sequential default). Its output goes into the
-//! scenario's log like the stack's nodes' (stderr lines after `[stderr] [function] `).
+//! scenario's log like the stack's nodes' (stderr lines after `[stderr] [function] `); the gateway
+//! adds one line per request (`[stderr] [gateway] <received at> <method> <path> -> <status> in
+//! <duration>`).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, anyhow, bail};
 use axum::Router;
@@ -59,6 +61,7 @@ impl Lambda {
         log_path: &Path,
     ) -> anyhow::Result<(SocketAddr, Lambda)> {
         let log = Log::create(log_path)?;
+        super::wait_for_connection_tracking_room().await?;
         let redis = tokio::task::spawn_blocking(TestRedis::start)
             .await
             .context("starting redis-server")?;
@@ -71,7 +74,7 @@ impl Lambda {
             async move { Node::start(id, "actor-worker", &vars, &log, "admin_addr").await }
         });
         let workers = futures::future::try_join_all(workers).await?;
-        let (addr, gateway) = start_gateway(api.clone()).await?;
+        let (addr, gateway) = start_gateway(api.clone(), log.clone()).await?;
         let lambda = Lambda {
             function,
             workers,
@@ -187,12 +190,15 @@ async fn kill(child: &mut Child) -> anyhow::Result<()> {
 }
 
 /// Serves the gateway on a free loopback port.
-async fn start_gateway(api: Arc<FakeRuntimeApi>) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
+async fn start_gateway(
+    api: Arc<FakeRuntimeApi>,
+    log: Log,
+) -> anyhow::Result<(SocketAddr, JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .context("binding the gateway")?;
     let addr = listener.local_addr()?;
-    let app = Router::new().fallback(forward).with_state(api);
+    let app = Router::new().fallback(forward).with_state((api, log));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -200,11 +206,25 @@ async fn start_gateway(api: Arc<FakeRuntimeApi>) -> anyhow::Result<(SocketAddr, 
 }
 
 /// One request, through the function and back.
-async fn forward(State(api): State<Arc<FakeRuntimeApi>>, request: Request) -> Response {
-    match invoke(&api, request).await {
+async fn forward(
+    State((api, log)): State<(Arc<FakeRuntimeApi>, Log)>,
+    request: Request,
+) -> Response {
+    let what = format!("{} {}", request.method(), request.uri());
+    let received = SystemTime::now();
+    let started = Instant::now();
+    let answer = match invoke(&api, request).await {
         Ok(answer) => answer,
         Err(error) => (StatusCode::BAD_GATEWAY, format!("gateway: {error:#}")).into_response(),
-    }
+    };
+    // The log's one line per request, next to the function's: when it came and how long it took.
+    log.write(&format!(
+        "[stderr] [gateway] {} {what} -> {} in {:?}",
+        humantime::format_rfc3339_micros(received),
+        answer.status().as_u16(),
+        started.elapsed()
+    ));
+    answer
 }
 
 async fn invoke(api: &FakeRuntimeApi, request: Request) -> anyhow::Result<Response> {

@@ -174,6 +174,7 @@ impl Stack {
         log_path: &Path,
     ) -> anyhow::Result<(SocketAddr, Stack)> {
         let log = Log::create(log_path)?;
+        super::wait_for_connection_tracking_room().await?;
         let redis = tokio::task::spawn_blocking(TestRedis::start)
             .await
             .context("starting redis-server")?;
