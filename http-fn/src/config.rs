@@ -4,7 +4,6 @@
 //! values and paths; [`Settings::load`] then reads the files they name, at start-up.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
@@ -154,44 +153,28 @@ impl DerefMut for Config {
 
 impl Config {
     /// The configuration of `vars` for `binary` (`demo`: the `--demo` flag), its files read:
-    /// [`Settings::from_vars`], then [`Settings::load`].
+    /// [`Settings::read`], then [`Settings::load`]. Unknown variables are ignored, and so are
+    /// empty values, which count as unset (a `VAR=` line in an env file).
     pub fn from_vars<I: IntoIterator<Item = (String, String)>>(
         vars: I,
         binary: Binary,
         demo: bool,
     ) -> Result<Config, ConfigError> {
-        Settings::from_vars(vars, binary, demo)?.load()
+        Settings::read(&Vars::new(vars), binary, demo)?.load()
     }
 }
 
 impl Settings {
-    /// Reads and validates the settings from `vars` (tests pass their own map) for `binary`;
-    /// `demo` is the `--demo` flag. Unknown variables are ignored, and so are empty values,
-    /// which count as unset (a `VAR=` line in an env file). No file is read.
-    pub fn from_vars<I: IntoIterator<Item = (String, String)>>(
-        vars: I,
-        binary: Binary,
-        demo: bool,
-    ) -> Result<Settings, ConfigError> {
-        let vars = Vars::new(vars);
-        vars.checked(Settings::parse(&vars, binary, demo))
+    /// Reads and validates the settings of `vars` for `binary`; `demo` is the `--demo` flag.
+    /// A variable read whose value is not UTF-8 is an error naming it (its value is not
+    /// echoed). No file is read.
+    pub fn read(vars: &Vars, binary: Binary, demo: bool) -> Result<Settings, ConfigError> {
+        vars.checked(Settings::parse(vars, binary, demo))
     }
 
-    /// [`Settings::from_vars`] over raw variables, as the environment holds them. A name or
-    /// value that is not UTF-8 is ignored unless a setting reads it: then it is an error naming
-    /// the variable (its value is not echoed).
-    pub fn from_os_vars<I: IntoIterator<Item = (OsString, OsString)>>(
-        vars: I,
-        binary: Binary,
-        demo: bool,
-    ) -> Result<Settings, ConfigError> {
-        let vars = Vars::from_os(vars);
-        vars.checked(Settings::parse(&vars, binary, demo))
-    }
-
-    /// [`Settings::from_os_vars`] over the process environment.
+    /// [`Settings::read`] over the process environment.
     pub fn from_env(binary: Binary, demo: bool) -> Result<Settings, ConfigError> {
-        Settings::from_os_vars(std::env::vars_os(), binary, demo)
+        Settings::read(&Vars::from_os(std::env::vars_os()), binary, demo)
     }
 
     fn parse(vars: &Vars, binary: Binary, demo: bool) -> Result<Settings, ConfigError> {
@@ -510,6 +493,7 @@ fn parse_max_connections(raw: &str) -> Result<usize, ConfigError> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::ffi::OsString;
     use std::sync::atomic::{AtomicU32, Ordering};
 
     use super::*;
@@ -663,7 +647,7 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
                 .into_iter()
                 .map(|(name, value)| (OsString::from(name), OsString::from(value)))
                 .chain(extra.iter().map(|(name, value)| (os(name), os(value))));
-            Settings::from_os_vars(vars, Binary::HttpFn, false)
+            Settings::read(&Vars::from_os(vars), Binary::HttpFn, false)
         }
     }
 
@@ -708,12 +692,13 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
 
     #[test]
     fn parsing_reads_no_file_and_loading_reads_the_files_it_names() {
-        let fixture = Fixture::new();
-        let missing = [
+        const MISSING: Overrides = &[
             ("STOCK_JWT_PUBLIC_KEY_FILE", "{dir}/missing.pem"),
             ("STOCK_LOCATIONS_FILE", "{dir}/missing.json"),
         ];
-        let settings = Settings::from_vars(fixture.vars(&missing), Binary::HttpFn, false).unwrap();
+        let fixture = Fixture::new();
+        let settings = Settings::read(&Vars::new(fixture.vars(MISSING)), Binary::HttpFn, false);
+        let settings = settings.unwrap();
         let key = settings.jwt.as_ref().unwrap();
         assert_eq!(
             key.public_key_file,
@@ -727,8 +712,8 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
         let error = settings.load().unwrap_err();
         assert_eq!(error.variable, "STOCK_LOCATIONS_FILE");
         assert!(error.rule.starts_with("cannot read"), "{error}");
-        let key_only = fixture.vars(&missing[..1]);
-        let settings = Settings::from_vars(key_only, Binary::HttpFn, false).unwrap();
+        let key_only = fixture.vars(&MISSING[..1]);
+        let settings = Settings::read(&Vars::new(key_only), Binary::HttpFn, false).unwrap();
         let error = settings.load().unwrap_err();
         assert_eq!(error.variable, "STOCK_JWT_PUBLIC_KEY_FILE");
         assert!(error.rule.starts_with("cannot read"), "{error}");
