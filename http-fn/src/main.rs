@@ -3,7 +3,7 @@
 //! Under AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set) it runs as a function (`http_fn::lambda`).
 //! Subcommands for containers: `probe` (healthcheck), `keys` and `token JOB` (see docs/OPERATIONS.md).
 
-use http_fn::config::{Binary, ServerSettings, Settings};
+use http_fn::config::{Binary, Config, ServerSettings};
 
 #[tokio::main]
 async fn main() {
@@ -23,8 +23,7 @@ async fn main() {
         let vars = http_fn::lambda::environment(std::env::vars_os());
         std::process::exit(http_fn::lambda::run(vars, demo).await);
     }
-    // The variables first, then the files they name (the token key, the locations file).
-    let config = match Settings::from_env(Binary::HttpFn, demo).and_then(Settings::load) {
+    let config = match Config::from_env(Binary::HttpFn, demo) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");
