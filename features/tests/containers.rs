@@ -53,6 +53,10 @@ const START_WITHIN: Duration = Duration::from_secs(120);
 const PAUSED: Duration = Duration::from_secs(3);
 /// How long the stack is watched for a late apply or a restart that must not happen.
 const WATCH: Duration = Duration::from_secs(3);
+/// Warnings and errors of the stack's logs printed when an invariant breaks.
+const LOG_EXCERPT: usize = 80;
+/// Bytes of each such line printed.
+const LOG_LINE: usize = 400;
 /// The bound of an HTTP probe (`http-fn probe`, the compose healthcheck's timeout).
 const PROBE_BOUND: Duration = Duration::from_secs(2);
 
@@ -308,9 +312,51 @@ impl TestStack {
         );
         write_figures(test, &self.figures);
         if !findings.items.is_empty() {
+            self.keep_logs(test).await;
             bail!("{}", findings.render(self.seed));
         }
         Ok(())
+    }
+
+    /// Writes the stack's logs to `<target dir>/containers/<test>/compose.log` and prints their
+    /// last warnings and errors (at most [`LOG_EXCERPT`] lines, each cut to [`LOG_LINE`] bytes).
+    async fn keep_logs(&self, test: &str) {
+        let logs = match self
+            .project
+            .compose(&["logs", "--no-color", "--timestamps"])
+            .await
+        {
+            Ok(logs) => logs,
+            Err(error) => {
+                eprintln!("containers: no logs: {error:#}");
+                return;
+            }
+        };
+        let path = target_dir()
+            .join("containers")
+            .join(test)
+            .join("compose.log");
+        if let Err(error) = std::fs::write(&path, &logs) {
+            eprintln!("containers: writing {}: {error}", path.display());
+        }
+        let notable: Vec<&str> = logs
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .collect();
+        let shown = &notable[notable.len().saturating_sub(LOG_EXCERPT)..];
+        eprintln!(
+            "containers: {} warnings and errors in {}; the last {}:",
+            notable.len(),
+            path.display(),
+            shown.len()
+        );
+        for line in shown {
+            let mut end = line.len().min(LOG_LINE);
+            while !line.is_char_boundary(end) {
+                end -= 1;
+            }
+            eprintln!("  {}", &line[..end]);
+        }
     }
 }
 

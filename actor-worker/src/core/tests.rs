@@ -765,6 +765,28 @@ fn history_for_a_changed_pot_is_loaded_only_after_the_batch_so_far_is_committed(
     assert_eq!(h.state(&l, "P").last_updated, at(200));
 }
 
+/// A delivery naming one product twice, earlier than the pot's state, whose first line lands on
+/// a checkpoint position: both lines are recorded in one step, in business-time order.
+#[test]
+fn an_early_delivery_naming_a_product_twice_across_a_checkpoint_is_applied_in_order() {
+    let l = location(0, 0);
+    let mut h = Harness::new(0);
+    h.batch(&[count(&l, "P", "c", 10.0, 10)]);
+    let later: Vec<CommandEnvelope> = (0..62)
+        .map(|i| delivery(&l, &format!("d{i}"), &[("P", 1.0)], 100 + i))
+        .collect();
+    h.batch(&later);
+    let early = delivery(&l, "early", &[("P", 2.0), ("P", 3.0)], 5);
+    assert_eq!(h.batch(&[early]), vec![StepOutcome::Applied]);
+    // The count at minute 10 overrides both lines at minute 5; the 62 deliveries follow.
+    assert_eq!(h.state(&l, "P").quantity, 72.0);
+    let pot = PotRef {
+        location: l.clone(),
+        product: "P".to_owned(),
+    };
+    assert_eq!(h.pots[&pot].events().len(), 65);
+}
+
 #[test]
 fn replies_go_only_to_commands_with_a_reply_address() {
     let l = location(0, 0);

@@ -105,10 +105,14 @@ pub async fn resolve(stack: &impl Api, records: &mut [Record], findings: &mut Fi
         })
         .await;
     for record in records.iter().filter(|r| r.answer.is_none()) {
-        let id = &record.request.id;
+        let (id, path, t) = (&record.request.id, &record.request.path, &record.tally);
         findings.add(
             2,
-            format!("{id}: no final answer within {RESOLVE_WITHIN:?}"),
+            format!(
+                "{id} ({path}): no final answer within {RESOLVE_WITHIN:?} ({} attempts: {} 503, \
+                 {} time-outs, {} connection errors)",
+                t.attempts, t.unavailable, t.timeouts, t.connection_errors
+            ),
         );
     }
     let in_transit = records

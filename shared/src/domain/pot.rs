@@ -362,6 +362,7 @@ impl Pot {
             self.history_needed(at).is_none(),
             "history not loaded for {at}"
         );
+        self.evict(at);
         let position = self.version + 1;
         let event = Event {
             kind,
@@ -453,7 +454,11 @@ impl Pot {
         Ok((popped > 0).then_some(self.checkpoint_count))
     }
 
-    /// Pushes a checkpoint at the current version; the events it includes leave memory.
+    /// Pushes a checkpoint at the current version. The events it includes, and checkpoints
+    /// beyond [`MAX_LOADED_CHECKPOINTS`], leave memory only at the next event that does not need
+    /// them ([`Pot::evict`]): one command may record several events on one pot (a delivery with
+    /// two lines for one product) and is stepped with nothing loaded in between, so an earlier
+    /// second line must still find the history the first one had.
     fn push_checkpoint(&mut self) -> Checkpoint {
         let checkpoint = Checkpoint {
             position: self.version,
@@ -461,12 +466,27 @@ impl Pot {
         };
         self.checkpoints.push(checkpoint);
         self.checkpoint_count += 1;
-        self.events.clear();
-        if self.checkpoints.len() > MAX_LOADED_CHECKPOINTS {
-            let excess = self.checkpoints.len() - MAX_LOADED_CHECKPOINTS;
+        checkpoint
+    }
+
+    /// Drops from memory what an event at `at` does not need: the events the top checkpoint
+    /// includes, unless `at` is earlier than that checkpoint, and the lowest checkpoints beyond
+    /// [`MAX_LOADED_CHECKPOINTS`], unless one of them is the base for `at`. Memory stays bounded:
+    /// an event earlier than the top checkpoint pops it ([`Pot::rebuild_with`]).
+    fn evict(&mut self, at: LocalDateTime) {
+        if let Some(top) = self.checkpoints.last()
+            && top.state.last_updated <= at
+        {
+            let covered = top.position;
+            self.events.retain(|e| e.position > covered);
+        }
+        let excess = self
+            .checkpoints
+            .len()
+            .saturating_sub(MAX_LOADED_CHECKPOINTS);
+        if excess > 0 && self.base_index(at).is_some_and(|base| base >= excess) {
             self.checkpoints.drain(..excess);
         }
-        checkpoint
     }
 }
 
@@ -783,6 +803,42 @@ mod tests {
         assert_eq!(store.checkpoints.len(), 1000 / CHECKPOINT_EVERY as usize);
         assert!(pot.checkpoints.len() <= MAX_LOADED_CHECKPOINTS);
         assert_eq!(pot.state().quantity, 1000.0);
+        store.assert_stack_valid();
+    }
+
+    /// One command may record several early events on one pot (a delivery with two lines for
+    /// one product) with nothing loaded in between: a checkpoint pushed by the first must leave
+    /// the second the history the first had.
+    #[test]
+    fn early_events_of_one_command_across_a_checkpoint_need_no_load_in_between() {
+        let mut store = SimStore::default();
+        let mut pot = Pot::empty();
+        store.record(&mut pot, Count, 10.0, minute(10));
+        for i in 0..CHECKPOINT_EVERY - 2 {
+            store.record(&mut pot, Delivery, 1.0, minute(100 + i));
+        }
+        assert_eq!(pot.version(), CHECKPOINT_EVERY - 1);
+        let lines = [(Delivery, 2.0, minute(5)), (Delivery, 3.0, minute(5))];
+        assert_eq!(pot.history_needed(minute(5)), None);
+        assert!(pot.admits(&lines).is_ok());
+        let mut changes = Vec::new();
+        for (kind, n, at) in lines {
+            assert_eq!(pot.history_needed(at), None, "a load between the lines");
+            let change = pot.record(kind, n, at, format!("r{}", store.events.len()));
+            let change = change.unwrap();
+            change.apply_to(&mut store.events, &mut store.checkpoints);
+            store.state = Some(change.state);
+            changes.push(change);
+        }
+        // The first line pushed a checkpoint; the second, earlier than it, popped it.
+        assert!(changes[0].push_checkpoint.is_some());
+        assert_eq!(changes[1].truncate_checkpoints_to, Some(0));
+        // The count at minute 10 comes after both deliveries at minute 5 and overrides them.
+        assert_eq!(pot.state().quantity, 10.0 + (CHECKPOINT_EVERY - 2) as f64);
+        assert_eq!(*pot.state(), fold(&store.events));
+        store.assert_stack_valid();
+        store.record(&mut pot, Sale, 1.0, minute(1000));
+        assert_eq!(*pot.state(), fold(&store.events));
         store.assert_stack_valid();
     }
 
