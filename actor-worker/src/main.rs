@@ -6,7 +6,7 @@ use shared::config::{Binary, Config};
 
 #[tokio::main]
 async fn main() {
-    let config = match Config::from_env(Binary::ActorWorker, false) {
+    let config = match Config::from_env(Binary::ActorWorker) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");

@@ -15,8 +15,18 @@ use tokio::process::Command;
 
 use crate::service::{target_dir, workspace_dir};
 
-/// The stock image the tests run: the debug binaries (`infra/images/build.sh --profile debug`).
+/// The stock image the tests run by default: the debug binaries (`infra/images/build.sh
+/// --profile debug`).
 pub const API_IMAGE: &str = "stock-api:debug";
+
+/// The stock image the tests build and run: `STOCK_API_IMAGE` when set (several checkouts of the
+/// repository sharing one Docker engine each name their own), else [`API_IMAGE`].
+pub fn api_image() -> String {
+    std::env::var("STOCK_API_IMAGE")
+        .ok()
+        .filter(|image| !image.is_empty())
+        .unwrap_or_else(|| API_IMAGE.to_owned())
+}
 /// How long one `docker` or `docker-compose` command may take.
 const COMMAND_DEADLINE: Duration = Duration::from_secs(180);
 /// How often a container's published port is looked up while it starts.
@@ -43,7 +53,7 @@ pub fn build_images() -> anyhow::Result<()> {
     let output = std::process::Command::new(&script)
         .args(["--profile", "debug"])
         .env("CARGO_TARGET_DIR", target_dir())
-        .env("STOCK_API_IMAGE", API_IMAGE)
+        .env("STOCK_API_IMAGE", api_image())
         .stdin(Stdio::null())
         .output()
         .with_context(|| format!("running {}", script.display()))?;
@@ -71,15 +81,15 @@ pub struct Project {
 impl Project {
     /// A project `name` with the override file `override_file` (JSON is YAML too) and the
     /// compose file's settings `env` (`STOCK_REDIS_PASSWORD`, …); the stock image is
-    /// [`API_IMAGE`] and ports are published on 127.0.0.1 unless `env` says otherwise.
+    /// [`api_image`] and ports are published on 127.0.0.1 unless `env` says otherwise.
     pub fn new(name: &str, override_file: &Path, env: BTreeMap<String, String>) -> Project {
         let mut all: BTreeMap<String, String> = [
-            ("STOCK_API_IMAGE", API_IMAGE),
-            ("STOCK_PUBLISH_ADDR", "127.0.0.1"),
-            ("STOCK_HTTP_PORT", ""),
+            ("STOCK_API_IMAGE", api_image()),
+            ("STOCK_PUBLISH_ADDR", "127.0.0.1".to_owned()),
+            ("STOCK_HTTP_PORT", String::new()),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| (k.to_owned(), v))
         .collect();
         all.extend(env);
         Project {

@@ -41,6 +41,14 @@ use tokio::time::Instant;
 
 const SHARDS: u32 = 32;
 const LEASE_TTL: Duration = Duration::from_secs(1);
+/// `STOCK_COMMAND_TIMEOUT` of the HTTP node.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+/// The most a write or a read to an HTTP node cut off Redis may take to answer 503: twice the
+/// command timeout. A write answers within the command timeout + 1 s whatever the store does
+/// (0.5 s of clock allowance, then 0.5 s to settle; docs/architecture.md §11) and a read within
+/// the store's 2 s response timeout; the rest is room for a loaded machine. Before the shared
+/// connection was replaced on a missing answer, the write took 4.5 s here.
+const CUT_OFF_BOUND: Duration = Duration::from_secs(4);
 /// Concurrent load clients.
 const CLIENTS: usize = 4;
 /// Load around each fault.
@@ -105,7 +113,7 @@ impl TestStack {
                     "environment": {
                         "STOCK_LOCATIONS_FILE": "/estate/locations.json",
                         "STOCK_SHARDS": shards,
-                        "STOCK_COMMAND_TIMEOUT": "2s",
+                        "STOCK_COMMAND_TIMEOUT": format!("{}s", COMMAND_TIMEOUT.as_secs()),
                     },
                     "volumes": [estate],
                 },
@@ -595,7 +603,7 @@ async fn faults() -> anyhow::Result<()> {
     // The HTTP node cut off from Redis: writes and reads answer 503 within the command timeout,
     // readiness answers DOWN within the probe bound; both recover once connected again.
     let http = stack.project.id("http").await?;
-    let (first_503, write_503, ready_down, recovered) = stack
+    let (first_503, write_503, read_503, ready_down, recovered) = stack
         .under_load(async |s: &TestStack| {
             tokio::time::sleep(Duration::from_secs(1)).await;
             let cut = Instant::now();
@@ -610,16 +618,28 @@ async fn faults() -> anyhow::Result<()> {
                 reply.body
             );
             let first_503 = cut.elapsed();
+            ensure!(
+                write_took < CUT_OFF_BOUND,
+                "a write to the cut-off HTTP node answered 503 after {write_took:?}, more than \
+                 {CUT_OFF_BOUND:?}"
+            );
             let read = format!(
                 "/locations/{}/products/x?includeChildren=false",
                 segment(&s.layout.locations[0])
             );
+            let asked = Instant::now();
             let answer = s.api.get(&read).await?;
+            let read_took = asked.elapsed();
             ensure!(
                 answer.status == 503 && answer.retry_after.is_some(),
                 "a read from the cut-off HTTP node answered {}: {}",
                 answer.status,
                 answer.body
+            );
+            ensure!(
+                read_took < CUT_OFF_BOUND,
+                "a read from the cut-off HTTP node answered 503 after {read_took:?}, more than \
+                 {CUT_OFF_BOUND:?}"
             );
             let (status, body, took) = ready(s.http).await?;
             ensure!(
@@ -635,11 +655,12 @@ async fn faults() -> anyhow::Result<()> {
                 Ok((status == 200 && reply.status == 201).then_some(()))
             })
             .await?;
-            Ok((first_503, write_took, took, joined.elapsed()))
+            Ok((first_503, write_took, read_took, took, joined.elapsed()))
         })
         .await?;
     stack.note("http partition: first write answered 503", first_503);
     stack.note("http partition: that write's own answer time", write_503);
+    stack.note("http partition: a read's answer time", read_503);
     stack.note("http partition: /health/ready answered DOWN", ready_down);
     stack.note(
         "http partition: ready and writable after reconnect",

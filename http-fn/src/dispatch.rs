@@ -13,9 +13,11 @@ use shared::shard::{ShardId, shard_of};
 use shared::store::{ReplyWaiter, Settled, Store, StoreError};
 use tokio::time::Instant;
 
-/// How long past the local deadline settling may take (store time lagging local time, or a
-/// store hiccup) before the write is given up.
-const SETTLE_GRACE: Duration = Duration::from_secs(2);
+/// How long past the local deadline settling may take (the store's clock running behind this
+/// host's, as far as [`CLOCK_ALLOWANCE`] lets it run ahead, or a store hiccup) before the write is
+/// given up. A write is answered within `STOCK_COMMAND_TIMEOUT` + `CLOCK_ALLOWANCE` + this, whatever
+/// the store does (docs/architecture.md §11).
+const SETTLE_GRACE: Duration = Duration::from_millis(500);
 /// How far the store's clock may run ahead of this host's: added to the wall-clock bound every
 /// command carries (`not_after_ms`), so that the bound by the append time normally comes first.
 const CLOCK_ALLOWANCE: Duration = Duration::from_millis(500);
@@ -76,7 +78,15 @@ impl Dispatcher {
             reply_to: Some(waiter.address.clone()),
             command,
         };
-        let appended_ms = match self.store.append(shard, &envelope).await {
+        let give_up = later(sent, self.command_timeout.saturating_add(CLOCK_ALLOWANCE));
+        // An append still unanswered when the write's wait ends is settled like any other.
+        let appending = tokio::time::timeout_at(give_up, self.store.append(shard, &envelope));
+        let appended = appending.await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "append: no answer before the command deadline".to_owned(),
+            ))
+        });
+        let appended_ms = match appended {
             Ok(appended) => appended.ms,
             Err(error @ StoreError::Unreachable(_)) => {
                 return Err(unavailable("send the command", &error));
@@ -92,7 +102,6 @@ impl Dispatcher {
                 u64::MAX
             }
         };
-        let give_up = later(sent, self.command_timeout.saturating_add(CLOCK_ALLOWANCE));
         self.finish(&mut waiter, shard, &envelope, appended_ms, give_up)
             .await
     }

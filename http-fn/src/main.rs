@@ -3,7 +3,7 @@
 //! Under AWS Lambda (`AWS_LAMBDA_RUNTIME_API` set) it runs as a function (`http_fn::lambda`).
 //! Subcommands for containers: `probe` (healthcheck), `keys` and `token JOB` (see docs/OPERATIONS.md).
 
-use http_fn::config::{Binary, Config, ServerSettings};
+use http_fn::config::{Binary, ServerSettings, Settings};
 
 #[tokio::main]
 async fn main() {
@@ -23,7 +23,8 @@ async fn main() {
         let vars = http_fn::lambda::environment(std::env::vars_os());
         std::process::exit(http_fn::lambda::run(vars, demo).await);
     }
-    let config = match Config::from_env(Binary::HttpFn, demo) {
+    // The variables first, then the files they name (the token key, the locations file).
+    let config = match Settings::from_env(Binary::HttpFn, demo).and_then(Settings::load) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("{error}");

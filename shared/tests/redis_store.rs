@@ -374,3 +374,73 @@ async fn a_commit_survives_a_redis_restart_with_appendfsync_always() {
     store.commit(&token, &commit, DAY).await.unwrap();
     assert_eq!(store.load_pot(0, &pot()).await.unwrap().version, 2);
 }
+
+/// Sends `signal` (`STOP`, `CONT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// Resumes a frozen server however the test ends.
+struct Thaw(u32);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        signal(self.0, "CONT");
+    }
+}
+
+#[tokio::test]
+async fn a_connection_left_unanswered_is_replaced_and_a_command_that_finds_none_is_never_sent() {
+    let server = TestRedis::start();
+    let options = RedisOptions {
+        response_timeout: Duration::from_millis(500),
+        ..RedisOptions::default()
+    };
+    let store = RedisStore::connect_with(&server.url(), 1, ReplyChannelKind::Stream, options)
+        .await
+        .unwrap();
+    store.ping().await.unwrap();
+    let pid = server.pid().unwrap();
+    // A frozen server keeps its connections open and answers nothing: like a path that died
+    // without a reset.
+    signal(pid, "STOP");
+    let thaw = Thaw(pid);
+    let started = Instant::now();
+    let sent = store.append(0, &envelope("sent")).await;
+    assert!(
+        matches!(sent, Err(StoreError::Unavailable(_))),
+        "sent on the connection, unanswered: {sent:?}"
+    );
+    // That connection is dropped; a new one cannot be made with a frozen server, so the next
+    // commands are never sent, and say so.
+    for n in 0..3 {
+        let id = format!("unsent-{n}");
+        let unsent = store.append(0, &envelope(&id)).await;
+        assert!(
+            matches!(unsent, Err(StoreError::Unreachable(_))),
+            "{id}: {unsent:?}"
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop(thaw);
+    eventually("the store to connect again", || async {
+        store.ping().await.is_ok()
+    })
+    .await;
+    let ids: Vec<String> = store
+        .read(0, StreamId::ZERO, 10, Duration::ZERO)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, command)| command.id)
+        .collect();
+    assert!(
+        ids.iter().all(|id| !id.starts_with("unsent")),
+        "a command reported unsent is in the stream: {ids:?}"
+    );
+}

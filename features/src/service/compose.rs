@@ -264,6 +264,7 @@ impl Compose {
         std::fs::write(slot.dir.join("override.json"), &override_text)?;
         let project = &slot.project;
         let scale = format!("worker={WORKERS}");
+        let mut timings = Timings::new();
         let mut since = unix_now();
         let containers = match slot.containers.clone() {
             None => {
@@ -278,7 +279,9 @@ impl Compose {
             Some(running) => {
                 let nodes: Vec<&str> = running.nodes().map(|(_, id)| id).collect();
                 docker(&[&["stop", "-t", "0"], nodes.as_slice()].concat()).await?;
+                timings.mark("stop");
                 flush(&pool.password, running.redis_port).await?;
+                timings.mark("flush");
                 since = unix_now();
                 if slot.applied.as_deref() == Some(override_text.as_str()) {
                     // One `docker start` each: the engine starts them side by side.
@@ -292,10 +295,12 @@ impl Compose {
                 } else {
                     let args = ["up", "-d", "--no-deps", "--scale", &scale, "http", "worker"];
                     project.compose(&args).await?;
+                    timings.mark("recreate");
                     containers(project).await?
                 }
             }
         };
+        timings.mark("start");
         slot.applied = Some(override_text);
         slot.containers = Some(containers.clone());
         let mut pumps = Vec::new();
@@ -304,10 +309,14 @@ impl Compose {
             self.logs.push(child);
             pumps.extend(copying);
         }
+        timings.mark("logs");
         let ready = async {
             let ports = published_ports(&containers).await?;
+            timings.mark("ports");
             let http = ports.first().copied().context("no published HTTP port")?;
             wait_until_ready(http, &containers).await?;
+            timings.mark("ready");
+            timings.report(project.name());
             Ok::<_, anyhow::Error>((http, ports))
         };
         match ready.await {
@@ -587,6 +596,45 @@ async fn wait_until_ready(http: SocketAddr, containers: &Containers) -> anyhow::
             bail!("shards still unowned after {START_DEADLINE:?}: GET {url} gave {last}");
         }
         tokio::time::sleep(POLL_EVERY).await;
+    }
+}
+
+/// How long each step of a stack's preparation took, printed when
+/// `STOCK_FEATURES_COMPOSE_TIMINGS=1`.
+struct Timings {
+    last: tokio::time::Instant,
+    steps: Vec<(&'static str, Duration)>,
+}
+
+impl Timings {
+    fn new() -> Timings {
+        Timings {
+            last: tokio::time::Instant::now(),
+            steps: Vec::new(),
+        }
+    }
+
+    fn mark(&mut self, step: &'static str) {
+        let now = tokio::time::Instant::now();
+        self.steps.push((step, now - self.last));
+        self.last = now;
+    }
+
+    fn report(&self, project: &str) {
+        if std::env::var("STOCK_FEATURES_COMPOSE_TIMINGS").as_deref() != Ok("1") {
+            return;
+        }
+        let total: Duration = self.steps.iter().map(|(_, took)| *took).sum();
+        let steps: Vec<String> = self
+            .steps
+            .iter()
+            .map(|(step, took)| format!("{step} {}", took.as_millis()))
+            .collect();
+        eprintln!(
+            "compose timings {project}: {} ms: {}",
+            total.as_millis(),
+            steps.join(", ")
+        );
     }
 }
 

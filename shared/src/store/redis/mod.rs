@@ -1,8 +1,10 @@
 //! The Redis backend: the engine's store traits over Redis (or a Redis Cluster: every key a
 //! script touches carries its shard's hash tag). Key layout in [`keys`], scripts in `lua/`.
 //!
-//! Ordinary commands share one multiplexed connection that reconnects by itself and answers
-//! within a response timeout, so a dead Redis fails fast with [`StoreError::Unavailable`].
+//! Ordinary commands share one multiplexed connection that answers within a response timeout and
+//! is replaced when it fails or leaves a command unanswered that long (`conn`), so a dead Redis
+//! or a dead path to it fails fast with [`StoreError::Unavailable`], and a command that could not
+//! get a connection with [`StoreError::Unreachable`].
 //! Blocking reads use dedicated connections (`blocking`). Against a cluster (`conn`) the shared
 //! connection is a cluster connection and pipelines spanning shards are split per shard.
 
@@ -27,7 +29,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::{Client, Cmd, FromRedisValue, RedisError, RedisResult};
 use tokio::task::JoinSet;
@@ -37,7 +38,7 @@ use crate::domain::PotState;
 use crate::reply::Reply;
 use crate::shard::{ShardId, shard_of};
 use blocking::BlockingPool;
-use conn::{Conn, Dedicated};
+use conn::{Conn, Dedicated, Shared};
 pub use replies::ReplyChannelKind;
 use replies::ReplyHub;
 
@@ -142,23 +143,37 @@ impl RedisStore {
     ) -> Result<(Dedicated, Conn, BlockingPool), StoreError> {
         let client = Client::open(url)
             .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(options.response_timeout))
-            .set_connection_timeout(Some(options.response_timeout))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(500));
-        let connecting = ConnectionManager::new_with_config(client.clone(), config);
-        let conn = run(options.response_timeout * 4, "connect", connecting).await?;
+        let shared = Shared::new(
+            client.clone(),
+            options.response_timeout,
+            options.response_timeout,
+        );
+        let conn = Conn::Shared(shared);
+        RedisStore::first_connection(&conn, options.response_timeout * 4).await?;
         let blocking = BlockingPool::new(
             client.get_connection_info().clone(),
             options.blocking_connections,
             options.response_timeout,
         )?;
-        Ok((
-            Dedicated::Single(Box::new(client)),
-            Conn::Manager(conn),
-            blocking,
-        ))
+        Ok((Dedicated::Single(Box::new(client)), conn, blocking))
+    }
+
+    /// Connects the shared connection, trying again for up to `within` (a server that is still
+    /// starting refuses connections for a moment).
+    async fn first_connection(conn: &Conn, within: Duration) -> Result<(), StoreError> {
+        let until = tokio::time::Instant::now() + within;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            match conn.connected(left).await {
+                Ok(_) => return Ok(()),
+                Err(cause) if tokio::time::Instant::now() + pause >= until => {
+                    return Err(StoreError::Unavailable(format!("connect: {cause}")));
+                }
+                Err(_) => tokio::time::sleep(pause).await,
+            }
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
     }
 
     /// The shared cluster connection and the blocking pool of a cluster: two clients, the one
@@ -312,16 +327,21 @@ impl RedisStore {
     }
 
     /// [`RedisStore::query`] for a command whose failure must say whether it can have had an
-    /// effect: a command that could not even be sent (connection refused, no connection to a
-    /// node) fails as [`StoreError::Unreachable`]; any other failure, a timeout included, may
+    /// effect: a command that could not even be sent (no connection to be had, connection
+    /// refused, no connection to a node) fails as [`StoreError::Unreachable`]; any other failure, a timeout included, may
     /// have reached Redis.
     async fn query_unsent<T: FromRedisValue>(
         &self,
         what: &str,
         cmd: &Cmd,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
         let limit = self.options.response_timeout;
+        // No connection to be had within the limit: the command was not sent.
+        let mut conn = self
+            .conn
+            .connected(limit)
+            .await
+            .map_err(|cause| StoreError::Unreachable(format!("{what}: {cause}")))?;
         match tokio::time::timeout(limit, cmd.query_async(&mut conn)).await {
             Ok(Err(e)) if never_sent(&e) => Err(StoreError::Unreachable(format!("{what}: {e}"))),
             answer => answer
