@@ -13,23 +13,34 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use features::service::debug_binary;
+use features::service::{debug_binary, target_dir, workspace_dir};
+use features::token::{AUDIENCE, ISSUER, Keys};
 use serde_json::Value;
 use shared::testing::TestRedis;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+use tokio::time::Instant;
 
 /// Longest wait for a process to listen, answer or exit.
 const DEADLINE: Duration = Duration::from_secs(30);
+/// A process's environment: names and values.
+type Vars<'a> = [(&'a str, &'a OsStr)];
+
+/// Pause between two readiness probes of a starting process.
+const PROBE_EVERY: Duration = Duration::from_millis(1);
 
 /// `café` in Latin-1: not UTF-8.
 fn latin1() -> &'static OsStr {
     OsStr::from_bytes(b"caf\xe9")
 }
 
-/// `binary` with only `vars` (plus `PATH`) in its environment, its output piped.
+/// `binary` with only `vars` (plus `PATH`) in its environment, its output piped: the debug
+/// build, or the release build with `STOCK_STARTUP_PROFILE=release` (built beforehand).
 fn command(binary: &str, args: &[&str], vars: &[(&str, &OsStr)]) -> Command {
-    let program = debug_binary(binary).unwrap_or_else(|error| panic!("{error:#}"));
+    let program = match std::env::var("STOCK_STARTUP_PROFILE").as_deref() {
+        Ok("release") => target_dir().join("release").join(binary),
+        _ => debug_binary(binary).unwrap_or_else(|error| panic!("{error:#}")),
+    };
     let mut command = Command::new(program);
     command
         .args(args)
@@ -165,4 +176,82 @@ async fn a_shard_count_other_than_the_datasets_is_a_configuration_error_exit_2()
     let (code, stderr) = exits(worker("8")).await.unwrap();
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("STOCK_SHARDS is 8"), "{stderr}");
+}
+
+/// Waits until `GET /health/ready` at `addr` answers 200, probing every [`PROBE_EVERY`].
+async fn ready(addr: SocketAddr) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(DEADLINE).build()?;
+    let until = Instant::now() + DEADLINE;
+    while Instant::now() < until {
+        let probe = client.get(format!("http://{addr}/health/ready")).send();
+        if probe.await.is_ok_and(|answer| answer.status() == 200) {
+            return Ok(());
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+    bail!("{addr} not ready within {DEADLINE:?}")
+}
+
+/// Process start to a ready node (`/health/ready` answering 200), ten times per binary, over a
+/// local Redis: an HTTP node (`NODE_ROLE=http`, a public key file, the demo estate) and a worker. Figures for
+/// docs/PERFORMANCE.md, not a check:
+///
+/// ```text
+/// cargo build --release --bin http-fn --bin actor-worker
+/// STOCK_STARTUP_PROFILE=release cargo test -p features --test startup cold_start -- --ignored --nocapture
+/// ```
+#[tokio::test]
+#[ignore = "prints figures for docs/PERFORMANCE.md"]
+async fn cold_start_to_ready_figures() {
+    const RUNS: usize = 10;
+    let redis = TestRedis::start();
+    let url = redis.url();
+    let (local, shards) = (text("127.0.0.1:0"), text("4"));
+    let keys = Keys::generate().unwrap();
+    let key_file = std::env::temp_dir().join(format!("stock-startup-{}.pem", std::process::id()));
+    std::fs::write(&key_file, &keys.public_pem).unwrap();
+    let locations = workspace_dir().join("infra/demo/locations.json");
+    let http = [
+        ("NODE_ROLE", text("http")),
+        ("STOCK_REDIS_URL", text(&url)),
+        ("STOCK_HTTP_ADDR", local),
+        ("STOCK_SHARDS", shards),
+        ("STOCK_LOCATIONS_FILE", locations.as_os_str()),
+        ("STOCK_JWT_PUBLIC_KEY_FILE", key_file.as_os_str()),
+        ("STOCK_JWT_ISSUER", text(ISSUER)),
+        ("STOCK_JWT_AUDIENCE", text(AUDIENCE)),
+    ];
+    let worker = [
+        ("STOCK_REDIS_URL", text(&url)),
+        ("STOCK_ADMIN_ADDR", local),
+        ("STOCK_SHARDS", shards),
+    ];
+    let nodes: [(&str, &Vars, &str); 2] = [
+        ("http-fn", &http, "http_addr"),
+        ("actor-worker", &worker, "admin_addr"),
+    ];
+    for (binary, vars, field) in nodes {
+        let mut times = Vec::new();
+        for _ in 0..RUNS {
+            let mut command = command(binary, &[], vars);
+            let started = Instant::now();
+            let mut child = command.spawn().unwrap();
+            let addr = announced(&mut child, field).await.unwrap();
+            ready(addr).await.unwrap();
+            times.push(started.elapsed());
+            child.start_kill().unwrap();
+            tokio::time::timeout(DEADLINE, child.wait())
+                .await
+                .unwrap()
+                .unwrap();
+        }
+        times.sort();
+        println!(
+            "{binary}: process start to ready, {RUNS} runs: median {:?}, min {:?}, max {:?}",
+            times[RUNS / 2],
+            times[0],
+            times[RUNS - 1]
+        );
+    }
+    let _ = std::fs::remove_file(&key_file);
 }
