@@ -23,11 +23,11 @@ use tokio::time::Instant;
 
 /// Longest wait for a process to listen, answer or exit.
 const DEADLINE: Duration = Duration::from_secs(30);
-/// A process's environment: names and values.
-type Vars<'a> = [(&'a str, &'a OsStr)];
-
 /// Pause between two readiness probes of a starting process.
 const PROBE_EVERY: Duration = Duration::from_millis(1);
+
+/// A process's environment: names and values.
+type Vars<'a> = [(&'a str, &'a OsStr)];
 
 /// `café` in Latin-1: not UTF-8.
 fn latin1() -> &'static OsStr {
@@ -36,7 +36,7 @@ fn latin1() -> &'static OsStr {
 
 /// `binary` with only `vars` (plus `PATH`) in its environment, its output piped: the debug
 /// build, or the release build with `STOCK_STARTUP_PROFILE=release` (built beforehand).
-fn command(binary: &str, args: &[&str], vars: &[(&str, &OsStr)]) -> Command {
+fn command(binary: &str, args: &[&str], vars: &Vars) -> Command {
     let program = match std::env::var("STOCK_STARTUP_PROFILE").as_deref() {
         Ok("release") => target_dir().join("release").join(binary),
         _ => debug_binary(binary).unwrap_or_else(|error| panic!("{error:#}")),
@@ -193,8 +193,8 @@ async fn ready(addr: SocketAddr) -> anyhow::Result<()> {
 }
 
 /// Process start to a ready node (`/health/ready` answering 200), ten times per binary, over a
-/// local Redis: an HTTP node (`NODE_ROLE=http`, a public key file, the demo estate) and a worker. Figures for
-/// docs/PERFORMANCE.md, not a check:
+/// local Redis: an HTTP node (`NODE_ROLE=http`, a public key file, the demo estate) and a worker.
+/// Figures for docs/PERFORMANCE.md, not a check:
 ///
 /// ```text
 /// cargo build --release --bin http-fn --bin actor-worker
