@@ -315,18 +315,27 @@ impl Sim {
     }
 }
 
+/// Runs `steps` random steps of `seed` (checking the invariants after each one when
+/// `check_each`), delivers every message, then checks every invariant.
+fn simulate(seed: u64, steps: usize, check_each: bool) -> Sim {
+    let mut sim = Sim::new(seed);
+    for _ in 0..steps {
+        sim.step();
+        if check_each {
+            sim.check();
+        }
+    }
+    sim.drain();
+    sim.check();
+    assert_eq!(sim.in_transit(), 0.0);
+    sim.check_acknowledged_writes();
+    sim
+}
+
 #[test]
 fn stock_is_conserved_and_acknowledged_writes_are_present_once() {
     for seed in 1..=24 {
-        let mut sim = Sim::new(seed);
-        for _ in 0..400 {
-            sim.step();
-            sim.check();
-        }
-        sim.drain();
-        sim.check();
-        assert_eq!(sim.in_transit(), 0.0);
-        sim.check_acknowledged_writes();
+        simulate(seed, 400, true);
     }
 }
 
@@ -356,14 +365,7 @@ fn the_simulation_exercises_every_path() {
 #[test]
 fn long_histories_keep_the_invariants_across_checkpoints() {
     for seed in 1..=8 {
-        let mut sim = Sim::new(seed);
-        for _ in 0..2_000 {
-            sim.step();
-        }
-        sim.drain();
-        sim.check();
-        assert_eq!(sim.in_transit(), 0.0);
-        sim.check_acknowledged_writes();
+        let sim = simulate(seed, 2_000, false);
         let longest = sim
             .shards
             .iter()
