@@ -1,6 +1,6 @@
 //! The compose target: the repository's `docker-compose.yml` stack (Redis, the one-shot `keys`
-//! service, an HTTP node and two workers in containers), reached through its published loopback
-//! ports.
+//! service, an HTTP node and a worker in containers, the file's default scale), reached through its
+//! published loopback ports.
 //!
 //! A run brings up a few stacks, each a compose project of its own named after the test process,
 //! and hands them to scenarios one at a time. Before a scenario its HTTP node and workers are
@@ -37,8 +37,14 @@ use crate::stack::process::pump;
 
 /// Stacks of a run (`STOCK_FEATURES_COMPOSE_STACKS` overrides it): scenarios run this many at a time.
 const DEFAULT_STACKS: usize = 4;
-/// Workers of each stack.
-const WORKERS: usize = 2;
+/// Workers of each stack: the compose file's default. Every container started costs about 0.3 s
+/// of CPU on the engine's side (docs/RELIABILITY.md, "Containers"), and each scenario starts all
+/// of its nodes; the stack and Lambda targets run two workers, the container tests three to five.
+const WORKERS: usize = 1;
+/// Redis' health-check interval in the tests' stacks. Each check is a process started in the
+/// container; the compose file's 500 ms, meant to shorten a user's first start, would cost the
+/// run's four idle stacks close to half a core. Only a stack's first start waits for it.
+const REDIS_HEALTH_INTERVAL: &str = "5s";
 /// How often a starting stack is looked at.
 const POLL_EVERY: Duration = Duration::from_millis(50);
 /// How long the copy of a log may take to end.
@@ -432,14 +438,17 @@ fn link_locations_file(
 
 /// The override file of a scenario: the nodes' whole environment, no restarts (a node that
 /// refuses its settings stays down), no health checks before a day (their probes would show up in what the
-/// scenarios count), Redis published on loopback, the scratch directory mounted and the network of
-/// fakes joined.
+/// scenarios count), Redis published on loopback and checked less often, the scratch directory
+/// mounted and the network of fakes joined.
 fn override_file(pool: &Pool, vars: &BTreeMap<String, String>) -> Value {
     let redis_url = format!("redis://stock:{}@redis:6379", pool.password);
     let shared = pool.shared.display().to_string();
     json!({
         "services": {
-            "redis": { "ports": ["127.0.0.1::6379"] },
+            "redis": {
+                "ports": ["127.0.0.1::6379"],
+                "healthcheck": { "interval": REDIS_HEALTH_INTERVAL },
+            },
             "http": {
                 "environment": http_env(vars, &redis_url),
                 "restart": "no",

@@ -6,7 +6,7 @@
 //! node run as a Lambda function behind a local API Gateway stand-in, `STOCK_FEATURES_TARGET=compose`
 //! the compose stack in containers (images built by `infra/images/build.sh --profile debug` when
 //! missing or stale; `STOCK_FEATURES_COMPOSE_STACKS` compose projects, default 4, run that many
-//! scenarios at once).
+//! scenarios at once). `STOCK_FEATURES_TIMINGS=1` prints how long each scenario took.
 
 mod steps;
 mod suite;
@@ -50,6 +50,10 @@ async fn main() -> anyhow::Result<()> {
             let name = scenario.name.clone();
             async move {
                 let Some(world) = world else { return };
+                if std::env::var("STOCK_FEATURES_TIMINGS").as_deref() == Ok("1") {
+                    let took = world.started.elapsed().as_millis();
+                    eprintln!("scenario took {took} ms: {name}");
+                }
                 if let Err(error) = world.stop().await {
                     eprintln!("stopping the service of {name:?}: {error:#}");
                 }

@@ -103,6 +103,8 @@ pub(crate) struct StockWorld {
     dir: PathBuf,
     /// The scenario name, for log files.
     pub(crate) label: String,
+    /// When the scenario's world was made: its first step.
+    pub(crate) started: std::time::Instant,
     /// The latest answer to a request sent as the caller.
     pub(crate) last: Option<Answer>,
     /// Every answer to a request sent as the caller, in order.
@@ -138,6 +140,7 @@ impl StockWorld {
             service_log: None,
             dir,
             label: String::new(),
+            started: std::time::Instant::now(),
             last: None,
             answers: Vec::new(),
             last_request: None,

@@ -19,7 +19,13 @@ const POTS_LOADED: &str = "stock_pots_loaded";
 async fn expositions(urls: &[String]) -> anyhow::Result<String> {
     let mut text = String::new();
     for url in urls {
-        let response = suite()?.client.get(url).send().await?;
+        let response = suite()?
+            .client
+            .get(url)
+            .send()
+            .await
+            // The whole chain: whether the connection was refused, reset or timed out.
+            .map_err(|error| anyhow::anyhow!("GET {url}: {:#}", anyhow::Error::from(error)))?;
         let status = response.status();
         ensure!(status.is_success(), "GET {url} answered {status}");
         text.push_str(&response.text().await?);
