@@ -57,6 +57,8 @@ pub struct StackConfig {
     /// Extra `redis-server` arguments, at start and at every restart (e.g. `--appendonly yes
     /// --appendfsync always` for a Redis that survives restarts).
     pub redis_args: Vec<String>,
+    /// Further settings of the HTTP node (`STOCK_MAX_WRITES_IN_FLIGHT`, …), over the stack's.
+    pub http_settings: Vec<(String, String)>,
 }
 
 impl Default for StackConfig {
@@ -70,6 +72,7 @@ impl Default for StackConfig {
             locations: Vec::new(),
             location_api: None,
             redis_args: Vec::new(),
+            http_settings: Vec::new(),
         }
     }
 }
@@ -617,6 +620,7 @@ fn http_vars(
     };
     let timeout = humantime::format_duration(config.command_timeout).to_string();
     vars.insert("STOCK_COMMAND_TIMEOUT".into(), timeout);
+    vars.extend(config.http_settings.iter().cloned());
     Ok(vars)
 }
 

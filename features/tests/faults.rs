@@ -1,6 +1,6 @@
 //! Store faults of the distributed Stock API with real processes (docs/architecture.md §14, §15): Redis
-//! killed and restarted with its AOF, Redis frozen (SIGSTOP) and resumed, and the worker tier
-//! scaled to zero and back.
+//! killed and restarted with its AOF, Redis frozen (SIGSTOP) and resumed, the worker tier scaled
+//! to zero and back, and a write shed beyond the HTTP node's in-flight limit.
 //!
 //! Needs the debug binaries (`cargo build -p http-fn -p actor-worker`) and `redis-server` on
 //! `PATH`. The tests of this file run one at a time: each starts several processes of its own.
@@ -275,6 +275,68 @@ async fn after_scaling_to_zero_the_first_worker_started_serves_at_once() {
             // The write answered 503 was never applied.
             let quantity = stack.quantity(LOCATIONS[0], "p").await?;
             ensure!(quantity == 3.0, "{quantity} units, expected 1 + 2");
+            Ok(())
+        })
+        .await;
+}
+
+// ---------------------------------------------------------------- load shedding
+
+/// A metric of the HTTP node, 0 when absent.
+async fn http_metric(stack: &Stack, name: &str) -> anyhow::Result<f64> {
+    let text = stack.get("/metrics").await?.body;
+    Ok(features::prometheus::sample_sum(&text, name).unwrap_or(0.0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_beyond_the_in_flight_limit_is_refused_at_once_and_never_applied() {
+    let _serial = SERIAL.lock().await;
+    let config = StackConfig {
+        // No worker: a write sent waits its whole command timeout, holding its place.
+        workers: 0,
+        command_timeout: Duration::from_secs(3),
+        locations: LOCATIONS.iter().map(|l| (*l).to_owned()).collect(),
+        http_settings: vec![
+            ("STOCK_MAX_WRITES_IN_FLIGHT".to_owned(), "1".to_owned()),
+            ("STOCK_WRITE_QUEUE_TIMEOUT".to_owned(), "0s".to_owned()),
+        ],
+        ..StackConfig::default()
+    };
+    let stack = Stack::start("load-shedding", config).await.unwrap();
+    stack
+        .run(async |stack| {
+            let held = delivery("held", &[("p", 5.0)]);
+            let (held_reply, shed) = futures::join!(deliver(stack, LOCATIONS[0], &held), async {
+                eventually("the first write in flight", SETTLE, || async {
+                    let in_flight = http_metric(stack, "stock_writes_in_flight").await?;
+                    Ok((in_flight == 1.0).then_some(()))
+                })
+                .await?;
+                let shed = deliver(stack, LOCATIONS[1], &delivery("shed", &[("p", 7.0)])).await?;
+                // Answered while the first still holds the only place.
+                let in_flight = http_metric(stack, "stock_writes_in_flight").await?;
+                Ok::<_, anyhow::Error>((shed, in_flight))
+            });
+            let (shed, in_flight_after) = shed?;
+            expect_unavailable(&shed, "a write beyond the limit")?;
+            ensure!(
+                in_flight_after == 1.0,
+                "the refused write was answered only after the first ended"
+            );
+            expect_unavailable(&held_reply?, "a write with no worker")?;
+            ensure!(http_metric(stack, "stock_writes_shed_total").await? == 1.0);
+            ensure!(http_metric(stack, "stock_writes_in_flight").await? == 0.0);
+
+            // Neither was applied, and a worker arriving now finds nothing to apply.
+            stack.start_worker("w1").await?;
+            wait_serving(stack, LOCATIONS[2], "after").await?;
+            for location in &LOCATIONS[..2] {
+                let quantity = stack.quantity(location, "p").await?;
+                ensure!(
+                    quantity == 0.0,
+                    "{quantity} units at {location}, expected none"
+                );
+            }
             Ok(())
         })
         .await;

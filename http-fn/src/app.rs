@@ -114,7 +114,8 @@ fn wire_store(
     let metrics = Metrics::new();
     let locations = location_source(config, &metrics)?;
     let auth = authenticator(config)?;
-    let dispatcher = Dispatcher::new(store.clone(), config.shards, config.command_timeout);
+    let dispatcher = Dispatcher::new(store.clone(), config.shards, config.command_timeout)
+        .limited(config.writes, &metrics);
     let worker = (config.role == NodeRole::Both).then(|| {
         Worker::start(
             store.clone(),

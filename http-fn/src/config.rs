@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use shared::config::{Binary, ConfigError, LogFormat, NodeRole};
+
+pub use crate::dispatch::WriteLimit;
 use shared::config::{UP_TO_1H, UP_TO_1M, UP_TO_5M, Vars, error};
 
 /// Where the demo estate lives, relative to the repository root (the usual current directory).
@@ -116,6 +118,8 @@ pub struct Settings {
     pub jwt: Option<JwtKeyFile>,
     /// `STOCK_LOCATION_API_*`.
     pub location_api: LocationApiSettings,
+    /// `STOCK_MAX_WRITES_IN_FLIGHT`, `STOCK_WRITE_QUEUE_TIMEOUT`.
+    pub writes: WriteLimit,
     /// Started with `--demo`.
     pub demo: bool,
 }
@@ -133,6 +137,8 @@ pub struct Config {
     pub jwt: Option<JwtSettings>,
     /// `STOCK_LOCATION_API_*`.
     pub location_api: LocationApiSettings,
+    /// `STOCK_MAX_WRITES_IN_FLIGHT`, `STOCK_WRITE_QUEUE_TIMEOUT`.
+    pub writes: WriteLimit,
     /// Started with `--demo`.
     pub demo: bool,
 }
@@ -192,6 +198,7 @@ impl Settings {
                 Some(jwt(vars)?)
             },
             location_api: location_api(vars)?,
+            writes: write_limit(vars)?,
             demo,
             common,
         })
@@ -221,9 +228,24 @@ impl Settings {
             locations,
             jwt,
             location_api: self.location_api,
+            writes: self.writes,
             demo: self.demo,
         })
     }
+}
+
+/// `STOCK_MAX_WRITES_IN_FLIGHT` and `STOCK_WRITE_QUEUE_TIMEOUT` (docs/configuration.md, "Load
+/// shedding").
+fn write_limit(vars: &Vars) -> Result<WriteLimit, ConfigError> {
+    let defaults = WriteLimit::default();
+    Ok(WriteLimit {
+        max_in_flight: vars.at_least_one("STOCK_MAX_WRITES_IN_FLIGHT", defaults.max_in_flight)?,
+        queue_timeout: vars.duration(
+            "STOCK_WRITE_QUEUE_TIMEOUT",
+            defaults.queue_timeout,
+            UP_TO_1M,
+        )?,
+    })
 }
 
 const LOCATION_API_URL: &str = "STOCK_LOCATION_API_URL";
@@ -674,6 +696,8 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
         assert_eq!(api.connect_timeout, Duration::from_secs(1));
         assert_eq!(api.request_timeout, Duration::from_secs(2));
         assert_eq!(config.location_api, LocationApiSettings::default());
+        assert_eq!(config.writes.max_in_flight, 256);
+        assert_eq!(config.writes.queue_timeout, Duration::from_millis(10));
         assert!(!config.demo);
     }
 
@@ -758,6 +782,10 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
             (&[("STOCK_LOCATION_API_QUIET_PERIOD", "2h")], "STOCK_LOCATION_API_QUIET_PERIOD", "must be ≤ 1h, got 2h"),
             (&[("STOCK_LOCATION_API_CONNECT_TIMEOUT", "2m")], "STOCK_LOCATION_API_CONNECT_TIMEOUT", "must be ≤ 1m, got 2m"),
             (&[("STOCK_LOCATION_API_REQUEST_TIMEOUT", "6m")], "STOCK_LOCATION_API_REQUEST_TIMEOUT", "must be ≤ 5m, got 6m"),
+            (&[("STOCK_MAX_WRITES_IN_FLIGHT", "0")], "STOCK_MAX_WRITES_IN_FLIGHT", "must be an integer ≥ 1, got 0"),
+            (&[("STOCK_MAX_WRITES_IN_FLIGHT", "-1")], "STOCK_MAX_WRITES_IN_FLIGHT", "must be an integer ≥ 1"),
+            (&[("STOCK_WRITE_QUEUE_TIMEOUT", "soon")], "STOCK_WRITE_QUEUE_TIMEOUT", "must be a duration"),
+            (&[("STOCK_WRITE_QUEUE_TIMEOUT", "2m")], "STOCK_WRITE_QUEUE_TIMEOUT", "must be ≤ 1m, got 2m"),
         ];
         for (overrides, variable, rule) in cases {
             let error = fixture.load(overrides).unwrap_err();
@@ -815,6 +843,8 @@ D25lQOLh06RE+sswUaVNppVBask96NL7lcmJDUy391YykN3M7Ha3AgMBAAE=
             (&[("STOCK_LOCATION_API_QUIET_PERIOD", "150ms")], |c| c.location_api.quiet_period == Duration::from_millis(150)),
             (&[("STOCK_LOCATION_API_INITIAL_DELAY", "1m"), ("STOCK_LOCATION_API_MAX_DELAY", "1m"), ("STOCK_LOCATION_API_QUIET_PERIOD", "1h")], |c| c.location_api.max_delay == Duration::from_secs(60)),
             (&[("SOME_UNKNOWN_VARIABLE", "x"), ("STOCK_UNKNOWN", "y")], |c| c.shards == 256),
+            (&[("STOCK_MAX_WRITES_IN_FLIGHT", "1"), ("STOCK_WRITE_QUEUE_TIMEOUT", "0s")], |c| c.writes.max_in_flight == 1 && c.writes.queue_timeout.is_zero()),
+            (&[("STOCK_MAX_WRITES_IN_FLIGHT", "4294967295"), ("STOCK_WRITE_QUEUE_TIMEOUT", "1m")], |c| c.writes.max_in_flight == u32::MAX),
         ];
         for (overrides, check) in cases {
             let config = fixture.load(overrides);

@@ -5,12 +5,15 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use metrics::{Counter, Gauge};
 use shared::backoff::Backoff;
 use shared::command::{Command, CommandEnvelope};
 use shared::domain::time::millis;
+use shared::metrics::Metrics;
 use shared::reply::Reply;
 use shared::shard::{ShardId, shard_of};
 use shared::store::{ReplyWaiter, Settled, Store, StoreError};
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 
 /// How long past the local deadline settling may take (the store's clock running behind this
@@ -29,6 +32,105 @@ pub struct Dispatcher {
     store: Arc<dyn Store>,
     shards: u32,
     command_timeout: Duration,
+    admission: Admission,
+}
+
+/// How many writes one instance has in flight at most, and how long a write beyond that may wait
+/// for a place before it is refused (`STOCK_MAX_WRITES_IN_FLIGHT`, `STOCK_WRITE_QUEUE_TIMEOUT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteLimit {
+    /// Writes sent and not yet answered, at most.
+    pub max_in_flight: u32,
+    /// How long a write waits for one of them to finish before it is answered 503.
+    pub queue_timeout: Duration,
+}
+
+impl WriteLimit {
+    /// No limit that matters: what [`Dispatcher::new`] starts with.
+    pub const UNLIMITED: WriteLimit = WriteLimit {
+        max_in_flight: u32::MAX,
+        queue_timeout: Duration::ZERO,
+    };
+}
+
+/// The settings' defaults (docs/configuration.md).
+impl Default for WriteLimit {
+    fn default() -> WriteLimit {
+        WriteLimit {
+            max_in_flight: 256,
+            queue_timeout: Duration::from_millis(10),
+        }
+    }
+}
+
+/// Admission of writes: a place among the [`WriteLimit::max_in_flight`], taken before anything
+/// is sent, so a write turned away was never appended anywhere (docs/architecture.md §5).
+struct Admission {
+    places: Semaphore,
+    limit: u32,
+    queue_timeout: Duration,
+    in_flight: Gauge,
+    shed: Counter,
+}
+
+impl Admission {
+    fn new(limit: WriteLimit, metrics: Option<&Metrics>) -> Admission {
+        let limit_places = usize::try_from(limit.max_in_flight)
+            .unwrap_or(usize::MAX)
+            .min(Semaphore::MAX_PERMITS);
+        let (in_flight, shed) = match metrics {
+            Some(metrics) => (
+                metrics.gauge("stock_writes_in_flight", &[]),
+                metrics.counter("stock_writes_shed_total", &[]),
+            ),
+            None => (Gauge::noop(), Counter::noop()),
+        };
+        Admission {
+            places: Semaphore::new(limit_places),
+            limit: limit.max_in_flight,
+            queue_timeout: limit.queue_timeout,
+            in_flight,
+            shed,
+        }
+    }
+
+    /// A place, at once or within the queue timeout; else the write is shed.
+    async fn admit(&self) -> Result<Place<'_>, DispatchError> {
+        let permit = match self.places.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => tokio::time::timeout(self.queue_timeout, self.places.acquire())
+                .await
+                .ok()
+                .and_then(Result::ok),
+        };
+        let Some(permit) = permit else {
+            self.shed.increment(1);
+            crate::telemetry::failed_because(format!(
+                "overloaded: {} writes in flight on this instance; not sent",
+                self.limit
+            ));
+            return Err(DispatchError::Unavailable(
+                "overloaded; the write was not sent".to_owned(),
+            ));
+        };
+        self.in_flight.increment(1.0);
+        Ok(Place {
+            _permit: permit,
+            in_flight: &self.in_flight,
+        })
+    }
+}
+
+/// A write's place among those in flight, given back when the write is answered.
+struct Place<'a> {
+    _permit: SemaphorePermit<'a>,
+    in_flight: &'a Gauge,
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.in_flight.decrement(1.0);
+    }
 }
 
 /// Why a write has no outcome to report.
@@ -41,12 +143,22 @@ pub enum DispatchError {
 
 impl Dispatcher {
     /// A dispatcher over `store`, for `shards` shards, waiting up to `command_timeout`
-    /// (`STOCK_COMMAND_TIMEOUT`) for each write.
+    /// (`STOCK_COMMAND_TIMEOUT`) for each write, with no limit on writes in flight.
     pub fn new(store: Arc<dyn Store>, shards: u32, command_timeout: Duration) -> Dispatcher {
         Dispatcher {
             store,
             shards,
             command_timeout,
+            admission: Admission::new(WriteLimit::UNLIMITED, None),
+        }
+    }
+
+    /// The same with at most `limit` writes in flight, counted in `metrics`
+    /// (`stock_writes_in_flight`, `stock_writes_shed_total`).
+    pub fn limited(self, limit: WriteLimit, metrics: &Metrics) -> Dispatcher {
+        Dispatcher {
+            admission: Admission::new(limit, Some(metrics)),
+            ..self
         }
     }
 
@@ -57,6 +169,9 @@ impl Dispatcher {
         command: Command,
         traceparent: Option<String>,
     ) -> Result<Reply, DispatchError> {
+        // Beyond the limit a write is refused before it is sent: queueing it would only make it
+        // and every write behind it wait, up to the whole command timeout.
+        let _place = self.admission.admit().await?;
         let shard = shard_of(command.location(), self.shards);
         let mut waiter = self
             .store

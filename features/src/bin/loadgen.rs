@@ -156,7 +156,8 @@ fn parse_url(text: &str) -> Result<String, String> {
 struct Recorder {
     all: Histogram<u64>,
     per_kind: BTreeMap<Kind, Histogram<u64>>,
-    statuses: BTreeMap<String, u64>,
+    /// By answer (`201`, `503`, `timeout`, …): how many, and how long each took.
+    per_status: BTreeMap<String, Histogram<u64>>,
 }
 
 /// Microseconds the histograms cover: up to an hour, three significant digits.
@@ -177,7 +178,7 @@ impl Recorder {
         Recorder {
             all: histogram(),
             per_kind: BTreeMap::new(),
-            statuses: BTreeMap::new(),
+            per_status: BTreeMap::new(),
         }
     }
 
@@ -188,26 +189,35 @@ impl Recorder {
             .entry(kind)
             .or_insert_with(histogram)
             .saturating_record(micros);
-        *self.statuses.entry(status).or_default() += 1;
+        self.per_status
+            .entry(status)
+            .or_insert_with(histogram)
+            .saturating_record(micros);
     }
 
     fn merge(&mut self, other: Recorder) -> anyhow::Result<()> {
         self.all.add(&other.all)?;
-        for (kind, histogram) in other.per_kind {
-            match self.per_kind.entry(kind) {
-                std::collections::btree_map::Entry::Occupied(mut mine) => {
-                    mine.get_mut().add(&histogram)?;
-                }
-                std::collections::btree_map::Entry::Vacant(slot) => {
-                    slot.insert(histogram);
-                }
+        merge_histograms(&mut self.per_kind, other.per_kind)?;
+        merge_histograms(&mut self.per_status, other.per_status)
+    }
+}
+
+/// Adds each of `other`'s histograms to `mine`'s under the same key.
+fn merge_histograms<K: Ord>(
+    mine: &mut BTreeMap<K, Histogram<u64>>,
+    other: BTreeMap<K, Histogram<u64>>,
+) -> anyhow::Result<()> {
+    for (key, histogram) in other {
+        match mine.entry(key) {
+            std::collections::btree_map::Entry::Occupied(mut slot) => {
+                slot.get_mut().add(&histogram)?;
+            }
+            std::collections::btree_map::Entry::Vacant(slot) => {
+                slot.insert(histogram);
             }
         }
-        for (status, n) in other.statuses {
-            *self.statuses.entry(status).or_default() += n;
-        }
-        Ok(())
     }
+    Ok(())
 }
 
 /// What a run hands to the report besides the recorded answers.
@@ -474,11 +484,15 @@ fn report(options: &Options, recorder: &Recorder, run: &Run) {
         println!("latency {kind:?}: {}", percentiles(histogram));
     }
     let statuses: Vec<String> = recorder
-        .statuses
+        .per_status
         .iter()
-        .map(|(s, n)| format!("{s}={n}"))
+        .map(|(s, histogram)| format!("{s}={}", histogram.len()))
         .collect();
     println!("statuses: {}", statuses.join(" "));
+    // Accepted and refused answers apart: under overload the 503s are the fast ones.
+    for (status, histogram) in &recorder.per_status {
+        println!("latency status {status}: {}", percentiles(histogram));
+    }
 }
 
 fn percentiles(histogram: &Histogram<u64>) -> String {

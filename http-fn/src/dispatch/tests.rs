@@ -416,6 +416,95 @@ impl Replies for Faulty {
 }
 
 /// Waits (at most 5 s) until a worker has consumed shard `shard`'s stream.
+/// Waits (bounded) until `shard`'s stream holds `len` entries.
+async fn wait_stream_len(memory: &MemoryStore, shard: ShardId, len: usize) {
+    let until = Instant::now() + Duration::from_secs(5);
+    while memory.stream_len(shard) != len {
+        assert!(
+            Instant::now() < until,
+            "the stream never held {len} entries"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn limited(store: &Arc<dyn Store>, limit: WriteLimit, metrics: &Metrics) -> Arc<Dispatcher> {
+    Arc::new(
+        Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(60)).limited(limit, metrics),
+    )
+}
+
+fn spawn_write(
+    dispatcher: &Arc<Dispatcher>,
+    command: Command,
+) -> tokio::task::JoinHandle<Result<Reply, DispatchError>> {
+    let dispatcher = dispatcher.clone();
+    tokio::spawn(async move { dispatcher.execute(command, None).await })
+}
+
+#[tokio::test]
+async fn beyond_the_limit_a_write_is_refused_unsent_and_answered_writes_give_their_place_back() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let metrics = Metrics::new();
+    let one = WriteLimit {
+        max_in_flight: 1,
+        queue_timeout: Duration::from_millis(1),
+    };
+    let dispatcher = limited(&store, one, &metrics);
+    let l = location(1, 0);
+    // No worker yet: the first write waits for its reply, holding the only place.
+    let first = delivery(&l, "d1", 5.0);
+    let waiting = spawn_write(&dispatcher, first.clone());
+    wait_stream_len(&memory, 1, 1).await;
+    let refused = dispatcher.execute(delivery(&l, "d2", 7.0), None).await;
+    assert!(matches!(refused, Err(DispatchError::Unavailable(_))));
+    assert_eq!(memory.stream_len(1), 1, "the refused write was sent");
+    let text = metrics.render();
+    assert!(text.contains("stock_writes_shed_total 1"), "{text}");
+    assert!(text.contains("stock_writes_in_flight 1"), "{text}");
+
+    let worker = worker(store.clone());
+    assert_eq!(waiting.await.unwrap().unwrap(), created(&first));
+    let third = delivery(&l, "d3", 1.0);
+    assert_eq!(
+        dispatcher.execute(third.clone(), None).await.unwrap(),
+        created(&third)
+    );
+    assert_eq!(quantity(store.as_ref(), &l).await, 6.0);
+    assert!(store.load_record(1, &l, "d2").await.unwrap().is_none());
+    let text = metrics.render();
+    assert!(text.contains("stock_writes_in_flight 0"), "{text}");
+    assert!(text.contains("stock_writes_shed_total 1"), "{text}");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_write_beyond_the_limit_waits_its_queue_timeout_for_a_place() {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let metrics = Metrics::new();
+    let queued = WriteLimit {
+        max_in_flight: 1,
+        queue_timeout: Duration::from_secs(60),
+    };
+    let dispatcher = limited(&store, queued, &metrics);
+    let l = location(2, 0);
+    let first = delivery(&l, "d1", 5.0);
+    let second = delivery(&l, "d2", 7.0);
+    let first_write = spawn_write(&dispatcher, first.clone());
+    wait_stream_len(&memory, 2, 1).await;
+    // Beyond the limit: it waits for the first's place instead of being refused.
+    let second_write = spawn_write(&dispatcher, second.clone());
+    let worker = worker(store.clone());
+    assert_eq!(first_write.await.unwrap().unwrap(), created(&first));
+    assert_eq!(second_write.await.unwrap().unwrap(), created(&second));
+    assert_eq!(quantity(store.as_ref(), &l).await, 12.0);
+    let text = metrics.render();
+    assert!(text.contains("stock_writes_shed_total 0"), "{text}");
+    worker.shutdown().await;
+}
+
 async fn wait_consumed(memory: &MemoryStore, shard: ShardId) {
     let until = Instant::now() + Duration::from_secs(5);
     while memory.stream_len(shard) > 0 {
