@@ -105,13 +105,7 @@ impl Admission {
         };
         let Some(permit) = permit else {
             self.shed.increment(1);
-            crate::telemetry::failed_because(format!(
-                "overloaded: {} writes in flight on this instance; not sent",
-                self.limit
-            ));
-            return Err(DispatchError::Unavailable(
-                "overloaded; the write was not sent".to_owned(),
-            ));
+            return Err(DispatchError::Overloaded { limit: self.limit });
         };
         self.in_flight.increment(1.0);
         Ok(Place {
@@ -139,6 +133,12 @@ pub enum DispatchError {
     /// 503: the write was not applied, and will never be.
     #[error("write not applied: {0}")]
     Unavailable(String),
+    /// 503: every place for a write in flight was taken; the write was never sent.
+    #[error("write shed: {limit} writes in flight on this instance; not sent")]
+    Overloaded {
+        /// `STOCK_MAX_WRITES_IN_FLIGHT`.
+        limit: u32,
+    },
 }
 
 impl Dispatcher {

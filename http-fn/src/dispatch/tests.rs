@@ -458,7 +458,10 @@ async fn beyond_the_limit_a_write_is_refused_unsent_and_answered_writes_give_the
     let waiting = spawn_write(&dispatcher, first.clone());
     wait_stream_len(&memory, 1, 1).await;
     let refused = dispatcher.execute(delivery(&l, "d2", 7.0), None).await;
-    assert!(matches!(refused, Err(DispatchError::Unavailable(_))));
+    assert!(matches!(
+        refused,
+        Err(DispatchError::Overloaded { limit: 1 })
+    ));
     assert_eq!(memory.stream_len(1), 1, "the refused write was sent");
     let text = metrics.render();
     assert!(text.contains("stock_writes_shed_total 1"), "{text}");

@@ -10,6 +10,7 @@ use shared::reply::Reply;
 use super::path::{PathId, PathIds, redirect_target};
 use crate::auth::Permission;
 use crate::body;
+use crate::dispatch::DispatchError;
 use crate::error::ApiError;
 use crate::locations::nearest_tracked_ancestor;
 use crate::state::AppState;
@@ -221,7 +222,15 @@ async fn execute(state: &AppState, command: Command) -> Result<Response, ApiErro
         Ok(Reply::ContentMismatch) => Err(ApiError::IdempotencyContentMismatch),
         Ok(Reply::InsufficientStock) => Err(ApiError::InsufficientStock),
         Ok(Reply::NonFinite) => Err(ApiError::BadRequest),
-        Err(error) => {
+        Err(error @ DispatchError::Overloaded { .. }) => {
+            let shard = shared::shard::shard_of(&location, state.worker_tier().0);
+            crate::telemetry::failed_because(format!(
+                "{error} (shard {shard}, location {})",
+                crate::telemetry::clip(&location)
+            ));
+            Err(ApiError::ServiceUnavailable)
+        }
+        Err(error @ DispatchError::Unavailable(_)) => {
             let shard = shared::shard::shard_of(&location, state.worker_tier().0);
             crate::telemetry::failed_because(format!(
                 "write not committed before its deadline (shard {shard}, location {})",
