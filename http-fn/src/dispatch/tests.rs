@@ -428,10 +428,21 @@ async fn wait_stream_len(memory: &MemoryStore, shard: ShardId, len: usize) {
     }
 }
 
-fn limited(store: &Arc<dyn Store>, limit: WriteLimit, metrics: &Metrics) -> Arc<Dispatcher> {
-    Arc::new(
-        Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(60)).limited(limit, metrics),
-    )
+/// A memory store without a worker and a dispatcher over it with a single place for a write in
+/// flight, counted in the returned metrics.
+fn one_place(
+    queue_timeout: Duration,
+) -> (Arc<MemoryStore>, Arc<dyn Store>, Metrics, Arc<Dispatcher>) {
+    let memory = Arc::new(MemoryStore::new());
+    let store: Arc<dyn Store> = memory.clone();
+    let metrics = Metrics::new();
+    let limit = WriteLimit {
+        max_in_flight: 1,
+        queue_timeout,
+    };
+    let dispatcher =
+        Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(60)).limited(limit, &metrics);
+    (memory, store, metrics, Arc::new(dispatcher))
 }
 
 fn spawn_write(
@@ -444,14 +455,7 @@ fn spawn_write(
 
 #[tokio::test]
 async fn beyond_the_limit_a_write_is_refused_unsent_and_answered_writes_give_their_place_back() {
-    let memory = Arc::new(MemoryStore::new());
-    let store: Arc<dyn Store> = memory.clone();
-    let metrics = Metrics::new();
-    let one = WriteLimit {
-        max_in_flight: 1,
-        queue_timeout: Duration::from_millis(1),
-    };
-    let dispatcher = limited(&store, one, &metrics);
+    let (memory, store, metrics, dispatcher) = one_place(Duration::from_millis(1));
     let l = location(1, 0);
     // No worker yet: the first write waits for its reply, holding the only place.
     let first = delivery(&l, "d1", 5.0);
@@ -484,14 +488,7 @@ async fn beyond_the_limit_a_write_is_refused_unsent_and_answered_writes_give_the
 
 #[tokio::test]
 async fn a_write_beyond_the_limit_waits_its_queue_timeout_for_a_place() {
-    let memory = Arc::new(MemoryStore::new());
-    let store: Arc<dyn Store> = memory.clone();
-    let metrics = Metrics::new();
-    let queued = WriteLimit {
-        max_in_flight: 1,
-        queue_timeout: Duration::from_secs(60),
-    };
-    let dispatcher = limited(&store, queued, &metrics);
+    let (memory, store, metrics, dispatcher) = one_place(Duration::from_secs(60));
     let l = location(2, 0);
     let first = delivery(&l, "d1", 5.0);
     let second = delivery(&l, "d2", 7.0);
