@@ -30,6 +30,8 @@ use tokio::net::TcpListener;
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let _telemetry = shared::telemetry::init(config.log_format);
     tracing::info!(version = env!("CARGO_PKG_VERSION"), role = %config.role, worker = %config.worker_id, "starting");
+    // From here on a signal stops the worker gracefully.
+    let shutdown = shutdown_signal();
     let url = config
         .redis_url
         .as_deref()
@@ -53,14 +55,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(admin_addr = %addr, "listening");
     let router = listener::admin_router(listener::AdminState { store, metrics });
     let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await;
     worker.shutdown().await;
     served.context("serving the admin listener")
 }
 
-/// Completes on SIGINT or SIGTERM, logged under this crate's target.
-pub async fn shutdown_signal() {
-    shared::http::signal_received().await;
-    tracing::info!("shutdown signal received");
+/// Listens for SIGINT and SIGTERM from this call on ([`shared::http::signal_received`]); the
+/// future completes on the first, logged under this crate's target.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    let received = shared::http::signal_received();
+    async move {
+        received.await;
+        tracing::info!("shutdown signal received");
+    }
 }

@@ -34,6 +34,8 @@ pub async fn run(
     backlog_interval: std::time::Duration,
 ) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(config.log_format);
+    // From here on a signal stops the service gracefully.
+    let shutdown = shutdown_signal();
     let demo = if config.demo {
         Some(DemoKeys::generate().context("--demo: key generation")?)
     } else {
@@ -55,11 +57,15 @@ pub async fn run(
     if let Some(keys) = &demo {
         eprintln!("{}", demo::banner(&demo::base_url(app.local_addr()), keys)?);
     }
-    app.run_until_stopped(shutdown_signal()).await
+    app.run_until_stopped(shutdown).await
 }
 
-/// Completes on SIGINT or SIGTERM, logged under this crate's target.
-pub async fn shutdown_signal() {
-    shared::http::signal_received().await;
-    tracing::info!("shutdown signal received");
+/// Listens for SIGINT and SIGTERM from this call on ([`shared::http::signal_received`]); the
+/// future completes on the first, logged under this crate's target.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    let received = shared::http::signal_received();
+    async move {
+        received.await;
+        tracing::info!("shutdown signal received");
+    }
 }

@@ -191,10 +191,18 @@ impl Service {
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(status.success());
         let until = Instant::now() + DEADLINE;
-        while self.child.try_wait().unwrap().is_none() {
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
             assert!(Instant::now() < until, "http-fn did not stop on SIGTERM");
             thread::sleep(Duration::from_millis(20));
-        }
+        };
+        // Killed by the signal's default action means no drain and no span flush.
+        assert!(
+            status.success(),
+            "http-fn did not stop gracefully: {status}"
+        );
     }
 }
 

@@ -148,23 +148,38 @@ fn inbound_traceparent(headers: &HeaderMap) -> Option<&str> {
     }
 }
 
-/// Completes on SIGINT or SIGTERM, silently: each tier logs it under its own target.
-pub async fn signal_received() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Listens for SIGINT and SIGTERM from this call on, and completes on the first of them,
+/// silently: each tier logs it under its own target. The handlers are installed by the call,
+/// not by the first poll of the returned future: call it before the process reports it is
+/// listening, since until then either signal ends the process at once, without draining the
+/// requests in flight or flushing the spans. Must be called within a Tokio runtime.
+pub fn signal_received() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let terminate = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        // A handler that could not be installed leaves its signal to the default action.
+        async fn first(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+        async move {
+            tokio::select! {
+                () = first(terminate) => {},
+                () = first(interrupt) => {},
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
+    {
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
