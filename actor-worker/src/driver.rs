@@ -17,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::WorkerSettings;
 use crate::core::{CoreSettings, ShardCore};
+use crate::late_replies::LateReplies;
 use crate::lease::Lease;
 use crate::outage::Health;
 use crate::outbox::OutboxTracker;
@@ -54,6 +55,7 @@ pub(crate) struct ShardDriver {
     stats: Stats,
     shutdown: watch::Receiver<Halt>,
     health: Health,
+    late_replies: LateReplies,
     core: ShardCore,
     outbox: OutboxTracker,
     applied: StreamId,
@@ -73,6 +75,7 @@ impl ShardDriver {
         stats: Stats,
         shutdown: watch::Receiver<Halt>,
         health: Health,
+        late_replies: LateReplies,
     ) -> ShardDriver {
         let core = ShardCore::new(CoreSettings {
             shard: lease.shard(),
@@ -91,6 +94,7 @@ impl ShardDriver {
             stats,
             shutdown,
             health,
+            late_replies,
             core,
             outbox: OutboxTracker::default(),
             applied: StreamId::ZERO,

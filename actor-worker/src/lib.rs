@@ -5,6 +5,7 @@
 
 pub mod core;
 mod driver;
+mod late_replies;
 mod lease;
 mod listener;
 mod membership;

@@ -14,6 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::driver::{Halt, ShardDriver};
+use crate::late_replies::LateReplies;
 use crate::lease::{Lapse, Lease};
 use crate::membership::{self, Plan, View};
 use crate::outage::Health;
@@ -70,6 +71,7 @@ impl Worker {
         let health = Health::new(&metrics, settings.lease_ttl);
         tokio::spawn(health.clone().watch_pauses(stopping.clone()));
         let supervisor = Supervisor {
+            late_replies: LateReplies::start(store.clone(), &metrics),
             store,
             settings: Arc::new(settings),
             stats: Stats::new(&metrics),
@@ -110,6 +112,8 @@ struct Owned {
 
 struct Supervisor {
     store: Arc<dyn Store>,
+    /// Sends again the replies the drivers could not send.
+    late_replies: LateReplies,
     settings: Arc<WorkerSettings>,
     stats: Stats,
     health: Health,
@@ -384,6 +388,7 @@ impl Supervisor {
                 self.stats.clone(),
                 stopping,
                 self.health.clone(),
+                self.late_replies.clone(),
             );
             let task = tokio::spawn(driver.run());
             self.owned.insert(shard, Owned { lease, stop, task });

@@ -363,6 +363,12 @@ impl Stack {
         self.with_redis(TestRedis::stop).await
     }
 
+    /// Stops `redis-server` with SIGTERM and waits for it to exit (SIGKILL after 10 s).
+    pub async fn terminate_redis(&self) -> anyhow::Result<()> {
+        self.with_redis(|redis| redis.terminate(Duration::from_secs(10)))
+            .await
+    }
+
     /// Starts `redis-server` again on the same port and directory, with the same arguments, and
     /// waits until it answers `PING` (an AOF is loaded first).
     pub async fn start_redis(&self) -> anyhow::Result<()> {

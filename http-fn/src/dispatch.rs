@@ -26,6 +26,11 @@ const SETTLE_GRACE: Duration = Duration::from_millis(500);
 const CLOCK_ALLOWANCE: Duration = Duration::from_millis(500);
 const SETTLE_FIRST_PAUSE: Duration = Duration::from_millis(5);
 const SETTLE_MAX_PAUSE: Duration = Duration::from_millis(100);
+/// Pauses before a command whose append had an unknown outcome is sent again, and how many
+/// more copies at most (each bounded by the command's deadline as well).
+const RESEND_FIRST_PAUSE: Duration = Duration::from_millis(10);
+const RESEND_MAX_PAUSE: Duration = Duration::from_millis(200);
+const MAX_RESENDS: usize = 16;
 
 /// Sends client writes to the owners of their shards and waits for the outcome.
 pub struct Dispatcher {
@@ -127,6 +132,16 @@ impl Drop for Place<'_> {
     }
 }
 
+/// What became of a command's append.
+enum Appended {
+    /// Acknowledged at this store time (ms), the only copy sent.
+    At(u64),
+    /// In the stream or perhaps not, at a time unknown; or in it more than once.
+    Unknown,
+    /// A copy was applied already: its first reply.
+    Answered(Reply),
+}
+
 /// Why a write has no outcome to report.
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -194,31 +209,80 @@ impl Dispatcher {
             command,
         };
         let give_up = later(sent, self.command_timeout.saturating_add(CLOCK_ALLOWANCE));
-        // An append still unanswered when the write's wait ends is settled like any other.
-        let appending = tokio::time::timeout_at(give_up, self.store.append(shard, &envelope));
-        let appended = appending.await.unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
-                "append: no answer before the command deadline".to_owned(),
-            ))
-        });
-        let appended_ms = match appended {
-            Ok(appended) => appended.ms,
-            Err(error @ StoreError::Unreachable(_)) => {
-                return Err(unavailable("send the command", &error));
+        let (appended_ms, in_transit) =
+            match self.append(shard, &envelope, &mut waiter, give_up).await? {
+                Appended::At(ms) => (ms, None),
+                // Its entry time is unknown (or which copy was applied), so the deadline is
+                // `not_after_ms`, which bounds every copy anyway.
+                Appended::Unknown => (u64::MAX, None),
+                Appended::Answered(reply @ Reply::InTransit { .. }) => (u64::MAX, Some(reply)),
+                Appended::Answered(reply) => return Ok(reply),
+            };
+        self.finish(
+            &mut waiter,
+            shard,
+            &envelope,
+            appended_ms,
+            give_up,
+            in_transit,
+        )
+        .await
+    }
+
+    /// Appends the command to its shard's stream. An append whose outcome is unknown (the
+    /// connection failed once the command was sent) is sent again, the same envelope, until a
+    /// copy is acknowledged, a reply comes or the write's time is up: a command lost with a
+    /// dying connection is applied as soon as the store answers again, instead of being settled
+    /// as never applied after the whole command timeout, and a copy of one that did land is
+    /// answered from its idempotency record, like a client's retry (docs/architecture.md §5).
+    async fn append(
+        &self,
+        shard: ShardId,
+        envelope: &CommandEnvelope,
+        waiter: &mut ReplyWaiter,
+        give_up: Instant,
+    ) -> Result<Appended, DispatchError> {
+        let mut pause = Backoff::doubling(RESEND_FIRST_PAUSE, RESEND_MAX_PAUSE);
+        let mut uncertain = false;
+        for _ in 0..=MAX_RESENDS {
+            // An append still unanswered when the write's wait ends is settled like any other.
+            let appending = tokio::time::timeout_at(give_up, self.store.append(shard, envelope));
+            let appended = appending.await.unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "append: no answer before the command deadline".to_owned(),
+                ))
+            });
+            match appended {
+                Ok(appended) if !uncertain => return Ok(Appended::At(appended.ms)),
+                // This copy is in the stream; an earlier one may be too, with another time.
+                Ok(_) => return Ok(Appended::Unknown),
+                Err(error @ StoreError::Unreachable(_)) if !uncertain => {
+                    return Err(unavailable("send the command", &error));
+                }
+                Err(error) => {
+                    // The append may have reached the stream, so the command may still be
+                    // applied until its deadline: settled like a write that got no reply
+                    // unless a copy gets through.
+                    tracing::debug!(%error, "store failure: the command may have been appended");
+                    if !uncertain {
+                        crate::telemetry::failed_because(format!(
+                            "store failure: the command may have been appended ({error})"
+                        ));
+                    }
+                    uncertain = true;
+                }
             }
-            Err(error) => {
-                // The append may have reached the stream, so the command may still be applied
-                // until its deadline: settle it like a write that got no reply. Its entry time
-                // is unknown, so the deadline is `not_after_ms`, which bounds it anyway.
-                tracing::debug!(%error, "store failure: the command may have been appended");
-                crate::telemetry::failed_because(format!(
-                    "store failure: the command may have been appended ({error})"
-                ));
-                u64::MAX
+            // A reply to a copy that landed, or else the next copy after a pause.
+            let resend_at = (Instant::now() + pause.next_delay()).min(give_up);
+            if let Ok(Some(reply)) = tokio::time::timeout_at(resend_at, waiter.replies.recv()).await
+            {
+                return Ok(Appended::Answered(reply));
             }
-        };
-        self.finish(&mut waiter, shard, &envelope, appended_ms, give_up)
-            .await
+            if Instant::now() >= give_up {
+                break;
+            }
+        }
+        Ok(Appended::Unknown)
     }
 
     /// A reply if one comes in time, else the settled outcome once the command's deadline
@@ -231,8 +295,12 @@ impl Dispatcher {
         envelope: &CommandEnvelope,
         appended_ms: u64,
         deadline: Instant,
+        in_transit: Option<Reply>,
     ) -> Result<Reply, DispatchError> {
-        if let Some(reply) = self.wait(waiter, deadline).await {
+        if let Some(reply) = self
+            .wait(waiter, shard, envelope, deadline, in_transit)
+            .await
+        {
             return Ok(reply);
         }
         let deadline_ms = envelope.deadline_ms(appended_ms);
@@ -240,16 +308,54 @@ impl Dispatcher {
             .await
     }
 
-    /// Replies until the timeout: a final one at once; a provisional `InTransit` is kept while
-    /// waiting for the `Created` that follows when the credit lands in time.
-    async fn wait(&self, waiter: &mut ReplyWaiter, until: Instant) -> Option<Reply> {
-        let mut in_transit = None;
+    /// Replies until the timeout: a final one at once; a provisional `InTransit` (perhaps
+    /// received already) is kept while waiting for the `Created` that follows when the credit
+    /// lands in time. When replies may have been lost ([`ReplyWaiter::gaps`]) the write's record
+    /// is looked up at once rather than at the deadline.
+    async fn wait(
+        &self,
+        waiter: &mut ReplyWaiter,
+        shard: ShardId,
+        envelope: &CommandEnvelope,
+        until: Instant,
+        mut in_transit: Option<Reply>,
+    ) -> Option<Reply> {
+        let mut gaps = waiter.gaps.clone();
         loop {
-            match tokio::time::timeout_at(until, waiter.replies.recv()).await {
-                Ok(Some(reply @ Reply::InTransit { .. })) => in_transit = Some(reply),
-                Ok(Some(reply)) => return Some(reply),
-                Ok(None) | Err(_) => return in_transit,
+            tokio::select! {
+                received = tokio::time::timeout_at(until, waiter.replies.recv()) => match received {
+                    Ok(Some(reply @ Reply::InTransit { .. })) => in_transit = Some(reply),
+                    Ok(Some(reply)) => return Some(reply),
+                    Ok(None) | Err(_) => return in_transit,
+                },
+                () = gap(&mut gaps) => {
+                    if let Some(reply) = self.committed(shard, envelope, until).await {
+                        return Some(reply);
+                    }
+                }
             }
+        }
+    }
+
+    /// The answer of a write found committed in its idempotency record: a `Created` (or a
+    /// mismatch with an earlier write of the same `requestId`). Anything else, a move whose credit
+    /// is still on its way or no record yet, is left to the reply or to settling.
+    async fn committed(
+        &self,
+        shard: ShardId,
+        envelope: &CommandEnvelope,
+        until: Instant,
+    ) -> Option<Reply> {
+        let command = &envelope.command;
+        let (location, request_id) = command.idempotency_key()?;
+        let lookup = self.store.load_record(shard, location, request_id);
+        let record = tokio::time::timeout_at(until, lookup).await.ok()?.ok()??;
+        if Some(record.fingerprint) != command.fingerprint() {
+            return Some(Reply::ContentMismatch);
+        }
+        match record.replay() {
+            reply @ Reply::Created { .. } => Some(reply),
+            _ => None,
         }
     }
 
@@ -303,6 +409,17 @@ impl Dispatcher {
             }
         })
     }
+}
+
+/// Completes when `gaps` changes; never when there are none (or no longer any).
+async fn gap(gaps: &mut Option<tokio::sync::watch::Receiver<u64>>) {
+    if let Some(receiver) = gaps
+        && receiver.changed().await.is_ok()
+    {
+        return;
+    }
+    *gaps = None;
+    std::future::pending::<()>().await;
 }
 
 /// Local wall-clock time, ms since the Unix epoch.

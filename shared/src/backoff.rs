@@ -1,5 +1,5 @@
 //! Exponential back-off without jitter: the one schedule of every retry loop (Location API
-//! client, settling a write, shard driver, reply reader).
+//! client, settling a write, re-sending an append, shard driver, late replies, reply reader).
 
 use std::time::Duration;
 

@@ -106,6 +106,24 @@ impl TestRedis {
         }
     }
 
+    /// Stops the server as an orchestrator does: SIGTERM (Redis fsyncs its AOF and exits), then
+    /// waits for the exit; SIGKILL if it is still running after `grace`.
+    pub fn terminate(&mut self, grace: Duration) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &child.id().to_string()])
+            .stdin(Stdio::null())
+            .status();
+        let until = Instant::now() + grace;
+        while matches!(child.try_wait(), Ok(None)) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
     /// Starts the server again on the same port and directory (an AOF survives).
     ///
     /// # Panics

@@ -254,7 +254,8 @@ impl ShardDriver {
                 Effect::Reply { address, reply } => {
                     if let Err(error) = self.store.send(&address, &reply).await {
                         self.health.failed("send a reply", &error);
-                        tracing::debug!(shard = self.shard(), %error, "reply not sent");
+                        tracing::debug!(shard = self.shard(), %error, "reply not sent: sent again later");
+                        self.late_replies.push(address, reply);
                     }
                 }
                 Effect::Send { shard, envelope } => {

@@ -1,6 +1,7 @@
 //! Reliability measurements of the distributed Stock API against its failure contract
 //! (docs/architecture.md §15): failover after SIGKILL, rolling restarts under load, shard churn when a
-//! worker joins or leaves, and scale from zero. Figures and commands: `docs/RELIABILITY.md`.
+//! worker joins or leaves, scale from zero, and recovery after a Redis restart. Figures and
+//! commands: `docs/RELIABILITY.md`.
 //!
 //! Every scenario runs its own local stack (`features::stack`: `redis-server`, one `http-fn`,
 //! `actor-worker`s) from the **debug** binaries, on 127.0.0.1 only, so build them first:
@@ -11,6 +12,7 @@
 //! cargo run -p features --release --bin reliability -- rolling-restart
 //! cargo run -p features --release --bin reliability -- churn
 //! cargo run -p features --release --bin reliability -- scale-from-zero --repeat 5
+//! cargo run -p features --release --bin reliability -- redis-restart --restarts 10
 //! ```
 //!
 //! Each prints a short summary and a Markdown table ready to paste. Every loop is bounded in
@@ -24,6 +26,8 @@ mod failover;
 mod flags;
 #[path = "reliability/measure.rs"]
 mod measure;
+#[path = "reliability/redis_restart.rs"]
+mod redis_restart;
 #[path = "reliability/rolling.rs"]
 mod rolling;
 #[path = "reliability/tier.rs"]
@@ -44,6 +48,8 @@ scenarios:
                    [--seed N] [--settle 60s]
   churn            [--workers 3] [--shards 256] [--ttl 3s] [--stable 2*TTL] [--settle 120s]
   scale-from-zero  [--repeat 5] [--shards 256] [--ttl 3s] [--timeout 5s] [--settle 30s]
+  redis-restart    [--restarts 10] [--signal both|kill|term] [--workers 2] [--shards 32]
+                   [--locations 16] [--ttl 1s] [--timeout 5s] [--pause 3s] [--settle 30s]
 Needs the debug binaries: cargo build -p http-fn -p actor-worker";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -63,6 +69,7 @@ async fn run() -> anyhow::Result<()> {
         "rolling-restart" => rolling::NAMES,
         "churn" => churn::NAMES,
         "scale-from-zero" => zero::NAMES,
+        "redis-restart" => redis_restart::NAMES,
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             return Ok(());
@@ -76,6 +83,7 @@ async fn run() -> anyhow::Result<()> {
         "failover" => failover::run(&flags).await,
         "rolling-restart" => rolling::run(&flags).await,
         "churn" => churn::run(&flags).await,
+        "redis-restart" => redis_restart::run(&flags).await,
         _ => zero::run(&flags).await,
     }
 }

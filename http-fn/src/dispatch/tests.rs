@@ -194,6 +194,34 @@ async fn a_committed_write_whose_reply_is_lost_is_settled_from_its_record() {
 }
 
 #[tokio::test]
+async fn a_committed_write_whose_reply_may_have_been_lost_is_answered_from_its_record_at_once() {
+    let (faulty, store) = Faulty::shared(AppendFault::None, true);
+    let worker = worker(store.clone());
+    // Settling would only answer after this.
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(60));
+    let l = location(3, 2);
+    let command = delivery(&l, "d1", 5.0);
+    let write = tokio::spawn({
+        let command = command.clone();
+        async move { dispatcher.execute(command, None).await }
+    });
+    let until = Instant::now() + Duration::from_secs(5);
+    while store.load_record(3, &l, "d1").await.unwrap().is_none() {
+        assert!(Instant::now() < until, "the write was never committed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    faulty.gaps.send_modify(|n| *n += 1);
+    let answered = tokio::time::timeout(Duration::from_secs(10), write).await;
+    assert!(
+        answered.is_ok(),
+        "not answered once replies may have been lost"
+    );
+    assert_eq!(answered.unwrap().unwrap().unwrap(), created(&command));
+    assert_eq!(faulty.settles(), 0, "settled instead of looked up");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_write_whose_append_failed_after_landing_is_settled_as_created() {
     let store: Arc<dyn Store> = Arc::new(Faulty::new(AppendFault::LandedUnanswered, true));
     let worker = worker(store.clone());
@@ -210,8 +238,7 @@ async fn a_write_whose_append_failed_after_landing_is_settled_as_created() {
 
 #[tokio::test]
 async fn a_write_whose_append_may_have_landed_is_unavailable_only_once_it_can_never_apply() {
-    let faulty = Arc::new(Faulty::new(AppendFault::LandedUnanswered, false));
-    let store: Arc<dyn Store> = faulty.clone();
+    let (faulty, store) = Faulty::shared(AppendFault::LandedUnanswered, false);
     let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_millis(200));
     let l = location(3, 1);
     let result = dispatcher.execute(delivery(&l, "d1", 5.0), None).await;
@@ -226,9 +253,46 @@ async fn a_write_whose_append_may_have_landed_is_unavailable_only_once_it_can_ne
 }
 
 #[tokio::test]
+async fn a_write_lost_with_its_connection_is_sent_again_and_answered_without_settling() {
+    let (faulty, store) = Faulty::shared(AppendFault::FirstLost, false);
+    let worker = worker(store.clone());
+    // Without a second copy the write would only be settled, as never applied, after this.
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(2));
+    let l = location(1, 2);
+    let command = delivery(&l, "d1", 5.0);
+    assert_eq!(
+        dispatcher.execute(command.clone(), None).await.unwrap(),
+        created(&command)
+    );
+    assert_eq!(faulty.settles(), 0, "settled instead of answered");
+    assert_eq!(faulty.appends(), 2);
+    assert_eq!(quantity(store.as_ref(), &l).await, 5.0);
+    worker.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_second_copy_of_a_write_that_did_land_is_applied_once() {
+    let (faulty, store) = Faulty::shared(AppendFault::FirstLandedUnanswered, false);
+    // The worker starts once both copies are in the stream: one batch holds them both.
+    let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(5));
+    let l = location(2, 2);
+    let command = delivery(&l, "d1", 5.0);
+    let write = tokio::spawn({
+        let command = command.clone();
+        async move { dispatcher.execute(command, None).await }
+    });
+    wait_stream_len(&faulty.inner, 2, 2).await;
+    let worker = worker(store.clone());
+    assert_eq!(write.await.unwrap().unwrap(), created(&command));
+    wait_consumed(&faulty.inner, 2).await;
+    assert_eq!(quantity(store.as_ref(), &l).await, 5.0);
+    assert_eq!(faulty.settles(), 0, "settled instead of answered");
+    worker.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_write_that_could_not_be_sent_is_unavailable_without_settling() {
-    let faulty = Arc::new(Faulty::new(AppendFault::Refused, false));
-    let store: Arc<dyn Store> = faulty.clone();
+    let (faulty, store) = Faulty::shared(AppendFault::Refused, false);
     let worker = worker(store.clone());
     let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(60));
     let result = dispatcher
@@ -247,6 +311,11 @@ enum AppendFault {
     Refused,
     /// Appended, then failed as if the connection broke before the answer.
     LandedUnanswered,
+    /// The first append is lost with its connection (never appended, answered with a failure
+    /// that cannot tell); the next ones go through.
+    FirstLost,
+    /// The first append lands and is answered with a failure; the next ones go through.
+    FirstLandedUnanswered,
 }
 
 /// The embedded store with a failing `append`, or every reply lost, counting settle calls.
@@ -255,6 +324,9 @@ struct Faulty {
     append: AppendFault,
     lose_replies: bool,
     settles: std::sync::atomic::AtomicUsize,
+    appends: std::sync::atomic::AtomicUsize,
+    /// What the waiters it opens see as possible losses of replies.
+    gaps: tokio::sync::watch::Sender<u64>,
 }
 
 impl Faulty {
@@ -264,11 +336,23 @@ impl Faulty {
             append,
             lose_replies,
             settles: Default::default(),
+            appends: Default::default(),
+            gaps: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// The store, and the same as the `dyn Store` the dispatcher and worker take.
+    fn shared(append: AppendFault, lose_replies: bool) -> (Arc<Faulty>, Arc<dyn Store>) {
+        let faulty = Arc::new(Faulty::new(append, lose_replies));
+        (faulty.clone(), faulty)
     }
 
     fn settles(&self) -> usize {
         self.settles.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn appends(&self) -> usize {
+        self.appends.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -279,8 +363,21 @@ impl CommandLog for Faulty {
         shard: ShardId,
         command: &CommandEnvelope,
     ) -> Result<StreamId, StoreError> {
+        let first = self
+            .appends
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            == 0;
         match self.append {
-            AppendFault::None => self.inner.append(shard, command).await,
+            AppendFault::FirstLost if first => {
+                Err(StoreError::Unavailable("broken pipe".to_owned()))
+            }
+            AppendFault::FirstLandedUnanswered if first => {
+                self.inner.append(shard, command).await?;
+                Err(StoreError::Unavailable("connection reset".to_owned()))
+            }
+            AppendFault::None | AppendFault::FirstLost | AppendFault::FirstLandedUnanswered => {
+                self.inner.append(shard, command).await
+            }
             AppendFault::Refused => Err(StoreError::Unreachable("refused".to_owned())),
             AppendFault::LandedUnanswered => {
                 self.inner.append(shard, command).await?;
@@ -405,7 +502,9 @@ impl ReadModel for Faulty {
 #[async_trait]
 impl Replies for Faulty {
     async fn open(&self) -> Result<ReplyWaiter, StoreError> {
-        self.inner.open().await
+        let mut waiter = self.inner.open().await?;
+        waiter.gaps = Some(self.gaps.subscribe());
+        Ok(waiter)
     }
     async fn send(&self, address: &str, reply: &Reply) -> Result<(), StoreError> {
         if self.lose_replies {

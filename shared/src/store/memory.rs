@@ -396,7 +396,11 @@ impl Replies for MemoryStore {
             state.replies.retain(|_, s| !s.is_closed());
         }
         state.replies.insert(address.clone(), sender);
-        Ok(ReplyWaiter { address, replies })
+        Ok(ReplyWaiter {
+            address,
+            replies,
+            gaps: None,
+        })
     }
 
     async fn send(&self, address: &str, reply: &Reply) -> Result<(), StoreError> {

@@ -439,6 +439,11 @@ pub trait ReadModel: Send + Sync {
 pub struct ReplyWaiter {
     pub address: String,
     pub replies: tokio::sync::mpsc::Receiver<Reply>,
+    /// Changes when replies to this address may have been lost: the channel they come by was
+    /// cut off from the store and is read again. A write's owner may also have committed it
+    /// and lost its reply with the store (a commit whose answer never came). The waiter should
+    /// then look for the write's idempotency record. `None` where no such loss is noticed.
+    pub gaps: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// Reply channels between shard owners and the HTTP tier.

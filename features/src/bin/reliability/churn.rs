@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use features::stack::{Stack, StackConfig};
+use features::stack::Stack;
 use shared::shard::ShardId;
 use tokio::time::Instant;
 
 use crate::flags::Flags;
 use crate::measure::{secs, verdict};
-use crate::tier::{Ownership, Roster, Settled, wait_stable};
+use crate::tier::{Ownership, Roster, Settled, stack_config, wait_stable};
 
 pub(crate) const NAMES: &[&str] = &["workers", "shards", "ttl", "stable", "settle"];
 
@@ -55,13 +55,13 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
         stable: flags.duration("stable", ttl * 2)?,
         settle: flags.duration("settle", Duration::from_secs(120))?,
     };
-    let config = StackConfig {
-        shards: s.shards,
-        workers: s.workers,
-        lease_ttl: s.ttl,
-        command_timeout: Duration::from_secs(5),
-        ..StackConfig::default()
-    };
+    let config = stack_config(
+        s.shards,
+        s.workers,
+        s.ttl,
+        Duration::from_secs(5),
+        Vec::new(),
+    );
     println!(
         "churn: {} workers, {} shards, lease TTL {:?}, stable = no lease moved for {:?}",
         s.workers, s.shards, s.ttl, s.stable

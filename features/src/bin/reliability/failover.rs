@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use features::stack::{Stack, StackConfig, location_in_shard};
+use features::stack::{Stack, location_in_shard};
 use shared::shard::ShardId;
 use tokio::time::Instant;
 
 use crate::flags::Flags;
 use crate::measure::{SplitMix64, Spread, clock_seed, secs, verdict};
-use crate::tier::{Balance, Ownership, Roster, deliver, wait_stable};
+use crate::tier::{Balance, Ownership, Roster, deliver, stack_config, wait_stable};
 
 pub(crate) const NAMES: &[&str] = &[
     "kills", "ttl", "workers", "shards", "timeout", "seed", "stable", "settle",
@@ -56,14 +56,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     let locations: Vec<String> = (0..s.shards)
         .map(|shard| location_in_shard("F", shard, s.shards))
         .collect();
-    let config = StackConfig {
-        shards: s.shards,
-        workers: s.workers,
-        lease_ttl: s.ttl,
-        command_timeout: s.timeout,
-        locations: locations.clone(),
-        ..StackConfig::default()
-    };
+    let config = stack_config(s.shards, s.workers, s.ttl, s.timeout, locations.clone());
     println!(
         "failover: {} workers, {} shards, lease TTL {:?}, command timeout {:?}, {} kills, seed {}",
         s.workers, s.shards, s.ttl, s.timeout, s.kills, s.seed

@@ -49,6 +49,13 @@ impl Flags {
         }
     }
 
+    /// The text given, or `default`.
+    pub(crate) fn text(&self, name: &str, default: &str) -> String {
+        self.values
+            .get(name)
+            .map_or_else(|| default.to_owned(), String::clone)
+    }
+
     /// A number, or `default`.
     pub(crate) fn number<T>(&self, name: &str, default: T) -> anyhow::Result<T>
     where

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use features::stack::{Stack, StackConfig, location_in_shard};
+use features::stack::{Stack, location_in_shard};
 use tokio::time::Instant;
 
 use crate::flags::Flags;
 use crate::measure::{SplitMix64, Spread, clock_seed, millis, secs, signed_millis, verdict};
-use crate::tier::{Balance, Roster, deliver, wait_stable};
+use crate::tier::{Balance, Roster, deliver, stack_config, wait_stable};
 
 pub(crate) const NAMES: &[&str] = &[
     "workers",
@@ -86,14 +86,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     let locations: Vec<String> = (0..s.locations)
         .map(|i| location_in_shard("R", i * s.shards / s.locations.max(1), s.shards))
         .collect();
-    let config = StackConfig {
-        shards: s.shards,
-        workers: s.workers,
-        lease_ttl: s.ttl,
-        command_timeout: s.timeout,
-        locations: locations.clone(),
-        ..StackConfig::default()
-    };
+    let config = stack_config(s.shards, s.workers, s.ttl, s.timeout, locations.clone());
     println!(
         "rolling-restart: {} workers, {} shards, lease TTL {:?}, command timeout {:?}, \
          {} clients over {} locations, seed {}",

@@ -6,13 +6,32 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use features::stack::{HttpReply, Stack, delivery, eventually};
+use features::stack::{HttpReply, Stack, StackConfig, delivery, eventually};
 use shared::shard::ShardId;
 use shared::store::redis::keys;
 use tokio::time::Instant;
 
 /// How often ownership is read while waiting for it to settle.
 const LOOK_EVERY: Duration = Duration::from_millis(100);
+
+/// A scenario's stack: `workers` workers over `shards` shards, the lease TTL and command timeout
+/// given, `locations` tracked.
+pub(crate) fn stack_config(
+    shards: u32,
+    workers: usize,
+    ttl: Duration,
+    timeout: Duration,
+    locations: Vec<String>,
+) -> StackConfig {
+    StackConfig {
+        shards,
+        workers,
+        lease_ttl: ttl,
+        command_timeout: timeout,
+        locations,
+        ..StackConfig::default()
+    }
+}
 
 /// Fails with the command to run when a binary the stack starts is missing.
 pub(crate) fn check_binaries() -> anyhow::Result<()> {

@@ -5,14 +5,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use features::stack::{Stack, StackConfig, eventually, location_in_shard};
+use features::stack::{Stack, eventually, location_in_shard};
 use shared::shard::shard_of;
 use shared::store::redis::keys;
 use tokio::time::Instant;
 
 use crate::flags::Flags;
 use crate::measure::{Spread, millis, verdict};
-use crate::tier::{Ownership, deliver};
+use crate::tier::{Ownership, deliver, stack_config};
 
 pub(crate) const NAMES: &[&str] = &["repeat", "shards", "ttl", "timeout", "settle"];
 
@@ -40,14 +40,7 @@ pub(crate) async fn run(flags: &Flags) -> anyhow::Result<()> {
     };
     // A location in the last shard: a worker that claims free shards in order reaches it last.
     let location = location_in_shard("Z", s.shards - 1, s.shards);
-    let config = StackConfig {
-        shards: s.shards,
-        workers: 0,
-        lease_ttl: s.ttl,
-        command_timeout: s.timeout,
-        locations: vec![location.clone()],
-        ..StackConfig::default()
-    };
+    let config = stack_config(s.shards, 0, s.ttl, s.timeout, vec![location.clone()]);
     println!(
         "scale-from-zero: {} shards, lease TTL {:?}, command timeout {:?}, {} cold starts",
         s.shards, s.ttl, s.timeout, s.repeat

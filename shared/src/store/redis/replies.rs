@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use redis::streams::StreamReadReply;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
 use super::blocking::BlockingPool;
@@ -35,9 +35,9 @@ const REPLY_BLOCK: Duration = Duration::from_secs(5);
 /// Entries read from the reply stream per round trip.
 const STREAM_READ_COUNT: usize = 1_000;
 /// First pause after a failed read of a reply channel; doubled while the failures go on.
-const RETRY_PAUSE: Duration = Duration::from_millis(50);
+const RETRY_PAUSE: Duration = Duration::from_millis(20);
 /// Longest pause between two attempts to read a reply channel.
-const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// Which reply channel an HTTP-tier instance listens on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +94,8 @@ pub(super) struct ReplyHub {
     pub(super) instance: String,
     waiters: Arc<Mutex<Waiters>>,
     reader: Mutex<Option<AbortHandle>>,
+    /// Counts the reader's returns after an outage ([`ReplyWaiter::gaps`]).
+    gaps: Arc<watch::Sender<u64>>,
 }
 
 #[derive(Default)]
@@ -107,6 +109,7 @@ impl ReplyHub {
         ReplyHub {
             instance: random_id(),
             waiters: Arc::default(),
+            gaps: Arc::new(watch::channel(0).0),
             reader: Mutex::new(None),
         }
     }
@@ -125,6 +128,7 @@ impl ReplyHub {
             dedicated.clone(),
             keys::reply_stream(&self.instance),
             Arc::clone(&self.waiters),
+            Arc::clone(&self.gaps),
         );
         *reader = Some(tokio::spawn(task).abort_handle());
     }
@@ -171,7 +175,15 @@ impl RedisStore {
                 format!("key:{id}")
             }
         };
-        ReplyWaiter { address, replies }
+        let gaps = match self.reply_channel {
+            ReplyChannelKind::Stream => Some(self.replies.gaps.subscribe()),
+            ReplyChannelKind::Key => None,
+        };
+        ReplyWaiter {
+            address,
+            replies,
+            gaps,
+        }
     }
 
     /// Sends a reply to either kind of address.
@@ -251,17 +263,25 @@ impl Streak {
         self.backoff.wait().await;
     }
 
-    fn succeeded(&mut self) {
+    /// A success; true when it ends a streak of failures.
+    fn succeeded(&mut self) -> bool {
         self.backoff.reset();
         if self.failing {
             self.failing = false;
             tracing::info!("{}: store reachable again", self.what);
+            return true;
         }
+        false
     }
 }
 
 /// The reply stream reader: one per instance, on a connection of its own.
-async fn read_stream(dedicated: Dedicated, stream: String, waiters: Arc<Mutex<Waiters>>) {
+async fn read_stream(
+    dedicated: Dedicated,
+    stream: String,
+    waiters: Arc<Mutex<Waiters>>,
+    gaps: Arc<watch::Sender<u64>>,
+) {
     let mut last = String::from("0-0");
     let mut connection = None;
     let mut streak = Streak::new("reply stream read");
@@ -291,7 +311,10 @@ async fn read_stream(dedicated: Dedicated, stream: String, waiters: Arc<Mutex<Wa
         let reading = read.query_async::<Option<StreamReadReply>>(conn);
         match tokio::time::timeout(REPLY_BLOCK * 2, reading).await {
             Ok(Ok(reply)) => {
-                streak.succeeded();
+                if streak.succeeded() {
+                    // Whatever was lost while the store was away, waiters look for it now.
+                    gaps.send_modify(|n| *n = n.wrapping_add(1));
+                }
                 let entries = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids);
                 for entry in entries {
                     dispatch(&waiters, &entry);
