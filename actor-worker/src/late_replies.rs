@@ -1,6 +1,6 @@
 //! Replies whose first send failed: the writes are committed and their HTTP nodes may still be
 //! waiting. One task per worker sends them again, oldest first, as soon as the store answers
-//! (docs/architecture.md §6). Without it such a write is only answered once its deadline has
+//! (docs/architecture.md §5). Without it such a write is only answered once its deadline has
 //! passed and the HTTP node settles it from its idempotency record.
 //!
 //! The task is the worker's, not a shard driver's: a reply is a notification and needs no

@@ -234,7 +234,7 @@ impl Dispatcher {
     /// copy is acknowledged, a reply comes or the write's time is up: a command lost with a
     /// dying connection is applied as soon as the store answers again, instead of being settled
     /// as never applied after the whole command timeout, and a copy of one that did land is
-    /// answered from its idempotency record, like a client's retry (docs/architecture.md §5).
+    /// answered from its idempotency record, like a client's retry (docs/architecture.md §11).
     async fn append(
         &self,
         shard: ShardId,
