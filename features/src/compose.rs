@@ -74,6 +74,8 @@ pub fn build_images() -> anyhow::Result<()> {
 #[derive(Clone, Debug)]
 pub struct Project {
     name: String,
+    /// The compose file: the repository's unless [`Project::on_file`] names another.
+    file: PathBuf,
     override_file: PathBuf,
     env: BTreeMap<String, String>,
 }
@@ -94,9 +96,16 @@ impl Project {
         all.extend(env);
         Project {
             name: name.to_owned(),
+            file: workspace_dir().join("docker-compose.yml"),
             override_file: override_file.to_path_buf(),
             env: all,
         }
+    }
+
+    /// The same project on the compose file `file` instead of the repository's.
+    pub fn on_file(mut self, file: &Path) -> Project {
+        self.file = file.to_path_buf();
+        self
     }
 
     /// The project name.
@@ -123,7 +132,7 @@ impl Project {
             .arg("-p")
             .arg(&self.name)
             .arg("-f")
-            .arg(workspace_dir().join("docker-compose.yml"))
+            .arg(&self.file)
             .arg("-f")
             .arg(&self.override_file)
             .args(args)

@@ -5,6 +5,7 @@
 
 pub mod chaos;
 pub mod compose;
+pub mod engine;
 pub mod estate;
 pub mod json;
 pub mod lambda;

@@ -98,7 +98,7 @@ pub enum Target {
     /// The `http-fn` binary as an AWS Lambda function behind a local API Gateway stand-in, with
     /// Redis and two `actor-worker` nodes per scenario.
     Lambda,
-    /// The `docker-compose.yml` stack (Redis, an HTTP node, two workers) in containers, reached
+    /// The `docker-compose.yml` stack (Redis, an HTTP node, a worker) in containers, reached
     /// through its published loopback port; its nodes restart afresh for every scenario.
     Compose,
 }

@@ -12,8 +12,18 @@
 //! path, so file settings name the same files inside the containers; the locations file is reached
 //! through a link per stack, so a scenario's own estate does not change the settings. Fakes the
 //! service calls (the Location API, an OTLP collector) listen on the gateway of a network of the
-//! run's own that every HTTP node joins. Every container's output goes into the scenario's log in
-//! the stack target's format. [`ComposeRun`] removes the stacks and their volumes when dropped.
+//! run's own. Every container's output goes into the scenario's log in the stack target's format.
+//! [`ComposeRun`] removes the stacks and their volumes when dropped.
+//!
+//! The stacks run the compose file with one change ([`node_network_file`]): the HTTP node and the
+//! worker share the network namespace of a `nodes` container that stays up for the whole run. It
+//! joins the networks the file gives the two nodes (and the network of fakes) and publishes their
+//! ports, so restarting a node sets up no network: on this engine a container's network set-up
+//! (bridge ports, addresses, firewall rules, port proxies) was most of the cost of a restart,
+//! 0.69 CPU-s for the HTTP node on three networks against 0.28 CPU-s in a shared namespace
+//! (docs/RELIABILITY.md, "Containers"). Stops, starts, inspections and the nodes' output go
+//! through the engine's API ([`crate::engine`]). The container tests
+//! (`features/tests/containers.rs`) run the file unchanged.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -24,16 +34,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, anyhow, bail};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::START_DEADLINE;
 use super::stack::{Log, http_vars, unowned_shards, worker_vars};
-use crate::compose::{
-    Project, build_images, docker, docker_blocking, inspect, published, random_hex,
-};
-use crate::stack::process::pump;
+use crate::compose::{Project, build_images, docker_blocking, inspect, published, random_hex};
+use crate::engine;
+use crate::service::workspace_dir;
 
 /// Stacks of a run (`STOCK_FEATURES_COMPOSE_STACKS` overrides it): scenarios run this many at a time.
 const DEFAULT_STACKS: usize = 4;
@@ -45,6 +54,9 @@ const WORKERS: usize = 1;
 /// container; the compose file's 500 ms, meant to shorten a user's first start, would cost the
 /// run's four idle stacks close to half a core. Only a stack's first start waits for it.
 const REDIS_HEALTH_INTERVAL: &str = "5s";
+/// The service whose network namespace the HTTP node and the workers share. Its ports are the
+/// nodes' ports, so a stack runs one worker (`WORKERS`): a second would find the admin port taken.
+const NODE_NETWORK: &str = "nodes";
 /// How often a starting stack is looked at.
 const POLL_EVERY: Duration = Duration::from_millis(50);
 /// How long the copy of a log may take to end.
@@ -112,6 +124,15 @@ impl ComposeRun {
             .filter(|n| *n > 0)
             .unwrap_or(DEFAULT_STACKS);
         let password = random_hex(16);
+        let file = shared.join("compose.json");
+        let written = std::fs::read_to_string(workspace_dir().join("docker-compose.yml"))
+            .context("reading docker-compose.yml")
+            .and_then(|text| node_network_file(&text, &network))
+            .and_then(|doc| Ok(std::fs::write(&file, doc.to_string())?));
+        if let Err(error) = written {
+            let _ = docker_blocking(&["network", "rm", &network]);
+            return Err(error.context("writing the tests' compose file"));
+        }
         let slots = (1..=stacks)
             .map(|n| {
                 let dir = shared.join(format!("compose-{n}"));
@@ -124,7 +145,8 @@ impl ComposeRun {
                         &format!("{prefix}s{n}"),
                         &dir.join("override.json"),
                         env.into_iter().collect(),
-                    ),
+                    )
+                    .on_file(&file),
                     dir,
                     applied: None,
                     containers: None,
@@ -194,6 +216,8 @@ struct Slot {
 #[derive(Clone, Debug)]
 struct Containers {
     redis_port: u16,
+    /// The container holding the nodes' network namespace and their published ports.
+    network: String,
     http: String,
     workers: Vec<String>,
 }
@@ -215,7 +239,8 @@ pub(super) struct Compose {
     slot: Option<Slot>,
     _permit: OwnedSemaphorePermit,
     metrics: Vec<String>,
-    logs: Vec<Child>,
+    /// The tasks copying the nodes' output into the scenario's log.
+    logs: Vec<JoinHandle<()>>,
 }
 
 impl Drop for Compose {
@@ -280,40 +305,31 @@ impl Compose {
                     used.push(project.clone());
                 }
                 project.compose(&["up", "-d", "--scale", &scale]).await?;
-                containers(project).await?
+                containers(project, None).await?
             }
             Some(running) => {
                 let nodes: Vec<&str> = running.nodes().map(|(_, id)| id).collect();
-                docker(&[&["stop", "-t", "0"], nodes.as_slice()].concat()).await?;
+                each(&nodes, engine::stop).await?;
                 timings.mark("stop");
                 flush(&pool.password, running.redis_port).await?;
                 timings.mark("flush");
                 since = unix_now();
                 if slot.applied.as_deref() == Some(override_text.as_str()) {
-                    // One `docker start` each: the engine starts them side by side.
-                    let starts = nodes
-                        .iter()
-                        .map(|id| async move { docker(&["start", id]).await });
-                    for started in futures::future::join_all(starts).await {
-                        started?;
-                    }
+                    each(&nodes, engine::start).await?;
                     running
                 } else {
                     let args = ["up", "-d", "--no-deps", "--scale", &scale, "http", "worker"];
                     project.compose(&args).await?;
                     timings.mark("recreate");
-                    containers(project).await?
+                    containers(project, Some(&running)).await?
                 }
             }
         };
         timings.mark("start");
         slot.applied = Some(override_text);
         slot.containers = Some(containers.clone());
-        let mut pumps = Vec::new();
         for (node, id) in containers.nodes() {
-            let (child, copying) = follow_log(id, &node, since, log)?;
-            self.logs.push(child);
-            pumps.extend(copying);
+            self.logs.push(follow_log(id, &node, since, log));
         }
         timings.mark("logs");
         let ready = async {
@@ -335,11 +351,8 @@ impl Compose {
             }
             Err(error) => {
                 // The output of a node that ended is complete once its log is copied.
-                for child in &mut self.logs {
-                    let _ = tokio::time::timeout(LOG_DRAIN, child.wait()).await;
-                }
-                for pump in pumps {
-                    let _ = tokio::time::timeout(LOG_DRAIN, pump).await;
+                for copying in &mut self.logs {
+                    let _ = tokio::time::timeout(LOG_DRAIN, copying).await;
                 }
                 let ended = ended_output(&containers).await;
                 let tail = if ended.is_empty() { log.tail() } else { ended };
@@ -356,43 +369,42 @@ impl Compose {
     /// Stops following the logs and hands the stack back; its nodes stop when the next scenario
     /// takes it.
     pub(super) async fn stop(mut self) -> anyhow::Result<()> {
-        for child in &mut self.logs {
-            let _ = child.start_kill();
-            let _ = tokio::time::timeout(LOG_DRAIN, child.wait()).await;
+        for copying in self.logs.drain(..) {
+            copying.abort();
         }
         Ok(())
     }
 }
 
-/// `docker logs -f` of a container from `since` on: stdout lines as they are, stderr lines after
-/// `[stderr] [<node>] `.
-fn follow_log(
-    id: &str,
-    node: &str,
-    since: f64,
-    log: &Log,
-) -> anyhow::Result<(Child, Vec<JoinHandle<()>>)> {
-    let mut child = Command::new("docker")
-        .args(["logs", "-f", "--since", &format!("{since:.6}"), id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .context("spawning docker logs")?;
-    let mut pumps = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        let log = log.clone();
-        let sink = move |line: &str| log.write(line);
-        pumps.push(tokio::spawn(pump(stdout, sink, None)));
+/// Copies container `id`'s output from `since` on into `log` until the container stops (or the
+/// task is aborted): stdout lines as they are, stderr lines after `[stderr] [<node>] `.
+fn follow_log(id: &str, node: &str, since: f64, log: &Log) -> JoinHandle<()> {
+    let (id, log) = (id.to_owned(), log.clone());
+    let prefix = format!("[stderr] [{node}] ");
+    tokio::spawn(async move {
+        let sink = |stderr: bool, line: &str| {
+            if stderr {
+                log.write(&format!("{prefix}{line}"));
+            } else {
+                log.write(line);
+            }
+        };
+        if let Err(error) = engine::follow_log(&id, since, sink).await {
+            log.write(&format!("{prefix}following the log: {error:#}"));
+        }
+    })
+}
+
+/// Runs `action` on every container of `ids` side by side (the engine works on them at once).
+async fn each<'a, F, Fut>(ids: &[&'a str], action: F) -> anyhow::Result<()>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    for done in futures::future::join_all(ids.iter().map(|id| action(id))).await {
+        done?;
     }
-    if let Some(stderr) = child.stderr.take() {
-        let prefix = format!("[stderr] [{node}] ");
-        let log = log.clone();
-        let sink = move |line: &str| log.write(&format!("{prefix}{line}"));
-        pumps.push(tokio::spawn(pump(stderr, sink, None)));
-    }
-    Ok((child, pumps))
+    Ok(())
 }
 
 /// The last lines of every node that is no longer running (where a refused setting is named).
@@ -438,8 +450,8 @@ fn link_locations_file(
 
 /// The override file of a scenario: the nodes' whole environment, no restarts (a node that
 /// refuses its settings stays down), no health checks before a day (their probes would show up in what the
-/// scenarios count), Redis published on loopback and checked less often, the scratch directory
-/// mounted and the network of fakes joined.
+/// scenarios count), Redis published on loopback and checked less often, and the scratch directory
+/// mounted.
 fn override_file(pool: &Pool, vars: &BTreeMap<String, String>) -> Value {
     let redis_url = format!("redis://stock:{}@redis:6379", pool.password);
     let shared = pool.shared.display().to_string();
@@ -454,7 +466,6 @@ fn override_file(pool: &Pool, vars: &BTreeMap<String, String>) -> Value {
                 "restart": "no",
                 "healthcheck": { "interval": "24h" },
                 "volumes": [format!("{shared}:{shared}:ro")],
-                "networks": ["store", "edge", "fakes"],
             },
             "worker": {
                 "environment": worker_env(vars, &redis_url),
@@ -462,7 +473,6 @@ fn override_file(pool: &Pool, vars: &BTreeMap<String, String>) -> Value {
                 "healthcheck": { "interval": "24h" },
             },
         },
-        "networks": { "fakes": { "external": true, "name": pool.network } },
     })
 }
 
@@ -511,10 +521,17 @@ async fn flush(password: &str, port: u16) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The stack's Redis port and the ids of its HTTP node and workers.
-async fn containers(project: &Project) -> anyhow::Result<Containers> {
-    let redis = project.id("redis").await?;
-    let redis_port = published(&redis, 6379, START_DEADLINE).await?.port();
+/// The stack's Redis port and the ids of its containers; only the nodes' when `known` has the
+/// rest (the nodes were recreated).
+async fn containers(project: &Project, known: Option<&Containers>) -> anyhow::Result<Containers> {
+    let (redis_port, network) = match known {
+        Some(known) => (known.redis_port, known.network.clone()),
+        None => {
+            let redis = project.id("redis").await?;
+            let port = published(&redis, 6379, START_DEADLINE).await?.port();
+            (port, project.id(NODE_NETWORK).await?)
+        }
+    };
     let http = project.id("http").await?;
     let workers = project.ids("worker").await?;
     if workers.len() != WORKERS {
@@ -525,51 +542,126 @@ async fn containers(project: &Project) -> anyhow::Result<Containers> {
     }
     Ok(Containers {
         redis_port,
+        network,
         http,
         workers,
     })
 }
 
-/// The published loopback ports of the HTTP node (8080), then of each worker (9090), read with
-/// one `docker inspect`; fails when a node ended.
+/// The published loopback ports of the HTTP node (8080), then of the worker (9090), from the
+/// container that holds their network namespace, read with one `docker inspect` that also fails
+/// when a node ended.
 async fn published_ports(containers: &Containers) -> anyhow::Result<Vec<SocketAddr>> {
     let nodes: Vec<(String, &str)> = containers.nodes().collect();
     let deadline = tokio::time::Instant::now() + START_DEADLINE;
     loop {
-        let mut args = vec![
-            "inspect",
-            "-f",
-            "{{.State.Status}} {{json .NetworkSettings.Ports}}",
-        ];
-        args.extend(nodes.iter().map(|(_, id)| *id));
-        let out = docker(&args).await?;
-        let mut ports = Vec::new();
-        for ((node, _), line) in nodes.iter().zip(out.lines()) {
-            let (status, published) = line.split_once(' ').unwrap_or((line, "null"));
-            if status != "running" {
-                bail!("{node} is {status}");
+        for (node, id) in &nodes {
+            let state = engine::inspect(id).await?;
+            let status = state.pointer("/State/Status").and_then(Value::as_str);
+            if status != Some("running") {
+                bail!("{node} is {}", status.unwrap_or("gone"));
             }
-            let port = if node == "http" {
-                "8080/tcp"
-            } else {
-                "9090/tcp"
-            };
-            ports.extend(host_port(published, port));
         }
-        if ports.len() == nodes.len() {
+        let network = engine::inspect(&containers.network).await?;
+        let published = network
+            .pointer("/NetworkSettings/Ports")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let ports: Vec<SocketAddr> = ["8080/tcp", "9090/tcp"]
+            .iter()
+            .filter_map(|port| host_port(&published, port))
+            .collect();
+        if ports.len() == 2 {
             return Ok(ports);
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("ports still unpublished after {START_DEADLINE:?}: {out}");
+            bail!("ports still unpublished after {START_DEADLINE:?}: {published}");
         }
         tokio::time::sleep(POLL_EVERY).await;
     }
 }
 
+/// The compose file of the tests' stacks (`text`, the repository's `docker-compose.yml`): the
+/// HTTP node and the worker get `network_mode: service:nodes` instead of their networks and
+/// ports, and a `nodes` service (Redis' image, asleep) joins those networks and the run's network
+/// of fakes (`fakes`, an existing network) and publishes those ports. Build contexts become
+/// absolute, as the file is written elsewhere.
+fn node_network_file(text: &str, fakes: &str) -> anyhow::Result<Value> {
+    let mut yaml: serde_yaml::Value = serde_yaml::from_str(text).context("parsing the file")?;
+    yaml.apply_merge()
+        .context("applying the file's merge keys")?;
+    let mut doc = serde_json::to_value(yaml).context("the file as JSON")?;
+    let services = doc
+        .get_mut("services")
+        .and_then(Value::as_object_mut)
+        .context("the file has no services")?;
+    let workspace = workspace_dir();
+    for service in services.values_mut() {
+        if let Some(context) = service.pointer_mut("/build/context")
+            && let Some(relative) = context.as_str()
+        {
+            *context = json!(workspace.join(relative).display().to_string());
+        }
+    }
+    let mut networks = Vec::new();
+    let mut ports = Vec::new();
+    for name in ["http", "worker"] {
+        let node = services
+            .get_mut(name)
+            .and_then(Value::as_object_mut)
+            .with_context(|| format!("the file has no {name} service"))?;
+        for (key, into) in [("networks", &mut networks), ("ports", &mut ports)] {
+            let Some(list) = node.remove(key) else {
+                continue;
+            };
+            let Value::Array(list) = list else {
+                bail!("{name}'s {key} must be a list, got {list}");
+            };
+            for item in list {
+                if !into.contains(&item) {
+                    into.push(item);
+                }
+            }
+        }
+        node.insert(
+            "network_mode".to_owned(),
+            json!(format!("service:{NODE_NETWORK}")),
+        );
+    }
+    networks.push(json!("fakes"));
+    let image = services
+        .get("redis")
+        .and_then(|redis| redis.get("image"))
+        .cloned()
+        .context("the file's redis service names no image")?;
+    services.insert(
+        NODE_NETWORK.to_owned(),
+        json!({
+            "image": image,
+            "entrypoint": ["sleep", "infinity"],
+            "networks": networks,
+            "ports": ports,
+            "restart": "no",
+        }),
+    );
+    let declared = doc
+        .as_object_mut()
+        .context("the file is not a mapping")?
+        .entry("networks")
+        .or_insert_with(|| json!({}));
+    let declared = declared
+        .as_object_mut()
+        .context("the file's networks must be a mapping")?;
+    declared.insert(
+        "fakes".to_owned(),
+        json!({ "external": true, "name": fakes }),
+    );
+    Ok(doc)
+}
+
 /// The IPv4 loopback address `port` is published on, from `docker inspect`'s
 /// `NetworkSettings.Ports`.
-fn host_port(ports: &str, port: &str) -> Option<SocketAddr> {
-    let ports: Value = serde_json::from_str(ports).ok()?;
+fn host_port(ports: &Value, port: &str) -> Option<SocketAddr> {
     ports.get(port)?.as_array()?.iter().find_map(|binding| {
         let ip = binding.get("HostIp")?.as_str()?;
         let port = binding.get("HostPort")?.as_str()?;
@@ -672,10 +764,45 @@ mod tests {
 
     #[test]
     fn the_published_address_is_the_ipv4_binding_of_the_port() {
-        let ports = r#"{"8080/tcp":[{"HostIp":"127.0.0.1","HostPort":"49153"}],"9090/tcp":null}"#;
-        assert_eq!(host_port(ports, "8080/tcp"), "127.0.0.1:49153".parse().ok());
-        assert_eq!(host_port(ports, "9090/tcp"), None);
-        assert_eq!(host_port("null", "8080/tcp"), None);
+        let ports = json!({"8080/tcp":[{"HostIp":"127.0.0.1","HostPort":"49153"}],"9090/tcp":null});
+        assert_eq!(
+            host_port(&ports, "8080/tcp"),
+            "127.0.0.1:49153".parse().ok()
+        );
+        assert_eq!(host_port(&ports, "9090/tcp"), None);
+        assert_eq!(host_port(&Value::Null, "8080/tcp"), None);
+    }
+
+    #[test]
+    fn the_nodes_of_the_tests_stacks_share_one_network_namespace_that_publishes_their_ports()
+    -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(workspace_dir().join("docker-compose.yml"))?;
+        let doc = node_network_file(&text, "run-fakes")?;
+        for node in ["http", "worker"] {
+            let service = &doc["services"][node];
+            assert_eq!(service["network_mode"], "service:nodes", "{node}");
+            assert!(service.get("networks").is_none(), "{node}");
+            assert!(service.get("ports").is_none(), "{node}");
+            // The file's shared settings (a merge key) reach the node.
+            assert_eq!(service["environment"]["STOCK_SHARDS"], "256", "{node}");
+            let context = service["build"]["context"].as_str().unwrap_or_default();
+            assert!(Path::new(context).is_absolute(), "{node}: {context}");
+        }
+        let nodes = &doc["services"]["nodes"];
+        assert_eq!(nodes["image"], doc["services"]["redis"]["image"]);
+        assert_eq!(nodes["networks"], json!(["store", "edge", "fakes"]));
+        let ports: Vec<&str> = nodes["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(ports.len(), 2, "{ports:?}");
+        assert!(ports.iter().any(|p| p.ends_with(":9090")), "{ports:?}");
+        assert!(ports.iter().any(|p| p.ends_with(":8080")), "{ports:?}");
+        assert_eq!(doc["networks"]["fakes"]["name"], "run-fakes");
+        assert_eq!(doc["services"]["redis"]["networks"], json!(["store"]));
+        Ok(())
     }
 
     #[test]
