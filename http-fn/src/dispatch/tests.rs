@@ -84,18 +84,20 @@ fn created(command: &Command) -> Reply {
     }
 }
 
+/// Executes `command` and checks that it is answered as created.
+async fn answers_created(dispatcher: &Dispatcher, command: &Command) {
+    let reply = dispatcher.execute(command.clone(), None).await.unwrap();
+    assert_eq!(reply, created(command));
+}
+
 #[tokio::test]
 async fn a_write_is_answered_created() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let worker = worker(store.clone());
     let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(5));
     let command = delivery(&location(1, 0), "d1", 5.0);
-    let reply = dispatcher.execute(command.clone(), None).await.unwrap();
-    assert_eq!(reply, created(&command));
-    assert_eq!(
-        dispatcher.execute(command.clone(), None).await.unwrap(),
-        created(&command)
-    );
+    answers_created(&dispatcher, &command).await;
+    answers_created(&dispatcher, &command).await;
     let other = delivery(&location(1, 0), "d1", 6.0);
     assert_eq!(
         dispatcher.execute(other, None).await.unwrap(),
@@ -115,10 +117,7 @@ async fn a_cross_shard_move_is_answered_created_once_both_sides_are_applied() {
         .await
         .unwrap();
     let command = moving(&s, &d, "m1", 4.0);
-    assert_eq!(
-        dispatcher.execute(command.clone(), None).await.unwrap(),
-        created(&command)
-    );
+    answers_created(&dispatcher, &command).await;
     assert_eq!(
         (
             quantity(store.as_ref(), &s).await,
@@ -180,10 +179,7 @@ async fn a_committed_write_whose_reply_is_lost_is_settled_from_its_record() {
     let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_millis(100));
     let l = location(1, 1);
     let command = delivery(&l, "d1", 5.0);
-    assert_eq!(
-        dispatcher.execute(command.clone(), None).await.unwrap(),
-        created(&command)
-    );
+    answers_created(&dispatcher, &command).await;
     let other = delivery(&l, "d1", 6.0);
     assert_eq!(
         dispatcher.execute(other, None).await.unwrap(),
@@ -228,10 +224,7 @@ async fn a_write_whose_append_failed_after_landing_is_settled_as_created() {
     let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_millis(200));
     let l = location(2, 1);
     let command = delivery(&l, "d1", 5.0);
-    assert_eq!(
-        dispatcher.execute(command.clone(), None).await.unwrap(),
-        created(&command)
-    );
+    answers_created(&dispatcher, &command).await;
     assert_eq!(quantity(store.as_ref(), &l).await, 5.0);
     worker.shutdown().await;
 }
@@ -260,10 +253,7 @@ async fn a_write_lost_with_its_connection_is_sent_again_and_answered_without_set
     let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::from_secs(2));
     let l = location(1, 2);
     let command = delivery(&l, "d1", 5.0);
-    assert_eq!(
-        dispatcher.execute(command.clone(), None).await.unwrap(),
-        created(&command)
-    );
+    answers_created(&dispatcher, &command).await;
     assert_eq!(faulty.settles(), 0, "settled instead of answered");
     assert_eq!(faulty.appends(), 2);
     assert_eq!(quantity(store.as_ref(), &l).await, 5.0);
@@ -621,7 +611,6 @@ async fn a_command_timeout_beyond_what_an_instant_holds_still_answers() {
     let worker = worker(store.clone());
     let dispatcher = Dispatcher::new(store.clone(), SHARDS, Duration::MAX);
     let command = delivery(&location(1, 0), "d1", 5.0);
-    let reply = dispatcher.execute(command.clone(), None).await.unwrap();
-    assert_eq!(reply, created(&command));
+    answers_created(&dispatcher, &command).await;
     worker.shutdown().await;
 }
