@@ -22,7 +22,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use shared::config::Config;
 use shared::metrics::Metrics;
-use shared::store::redis::RedisStore;
+use shared::store::redis::{RedisOptions, RedisStore};
 use tokio::net::TcpListener;
 
 /// Runs an actor node (`NODE_ROLE=actor`) until SIGINT or SIGTERM: the worker over Redis and the
@@ -37,7 +37,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .redis_url
         .as_deref()
         .context("STOCK_REDIS_URL: required for NODE_ROLE=actor")?;
-    let store = RedisStore::connect(url, config.shards, config.reply_channel)
+    let options = RedisOptions::for_config(&config);
+    let store = RedisStore::connect_with(url, config.shards, config.reply_channel, options)
         .await
         .context("STOCK_REDIS_URL")?;
     let store: Arc<dyn shared::store::Store> = Arc::new(store);

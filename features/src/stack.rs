@@ -59,6 +59,11 @@ pub struct StackConfig {
     pub redis_args: Vec<String>,
     /// Further settings of the HTTP node (`STOCK_MAX_WRITES_IN_FLIGHT`, …), over the stack's.
     pub http_settings: Vec<(String, String)>,
+    /// `STOCK_REDIS_URL` of every node when the test runs its own deployment (a Sentinel-managed
+    /// one, say); `None`: the stack's own `redis-server`.
+    pub redis_url: Option<String>,
+    /// `STOCK_REDIS_MIN_REPLICAS` of every node, when set.
+    pub min_replicas: Option<u32>,
 }
 
 impl Default for StackConfig {
@@ -73,6 +78,8 @@ impl Default for StackConfig {
             location_api: None,
             redis_args: Vec::new(),
             http_settings: Vec::new(),
+            redis_url: None,
+            min_replicas: None,
         }
     }
 }
@@ -633,10 +640,14 @@ fn http_vars(
 /// The variables every node gets.
 fn common_vars(config: &StackConfig, redis_port: u16) -> BTreeMap<String, String> {
     let mut vars = pairs(&[("RUST_LOG", "info"), ("STOCK_LOG_FORMAT", "json")]);
-    vars.insert(
-        "STOCK_REDIS_URL".into(),
-        format!("redis://127.0.0.1:{redis_port}"),
-    );
+    let url = config
+        .redis_url
+        .clone()
+        .unwrap_or_else(|| format!("redis://127.0.0.1:{redis_port}"));
+    vars.insert("STOCK_REDIS_URL".into(), url);
+    if let Some(replicas) = config.min_replicas {
+        vars.insert("STOCK_REDIS_MIN_REPLICAS".into(), replicas.to_string());
+    }
     vars.insert("STOCK_SHARDS".into(), config.shards.to_string());
     vars
 }

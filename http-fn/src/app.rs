@@ -10,7 +10,7 @@ use anyhow::Context;
 use shared::metrics::Metrics;
 use shared::store::Store;
 use shared::store::memory::MemoryStore;
-use shared::store::redis::RedisStore;
+use shared::store::redis::{RedisOptions, RedisStore};
 use tokio::net::TcpListener;
 
 use crate::auth::Authenticator;
@@ -142,7 +142,8 @@ async fn redis_store(config: &Config) -> anyhow::Result<Option<Arc<RedisStore>>>
     let Some(url) = &config.redis_url else {
         return Ok(None);
     };
-    let store = RedisStore::connect(url, config.shards, config.reply_channel)
+    let options = RedisOptions::for_config(config);
+    let store = RedisStore::connect_with(url, config.shards, config.reply_channel, options)
         .await
         .context("STOCK_REDIS_URL")?;
     Ok(Some(Arc::new(store)))

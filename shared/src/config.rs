@@ -109,6 +109,8 @@ pub struct Config {
     pub admin_addr: SocketAddr,
     /// `STOCK_REDIS_URL`; `None` only with `both` (the embedded backend).
     pub redis_url: Option<String>,
+    /// `STOCK_REDIS_MIN_REPLICAS`: replicas that must confirm a write (Redis `WAIT`).
+    pub redis_min_replicas: u32,
     /// `STOCK_SHARDS`.
     pub shards: u32,
     /// `STOCK_WORKER_ID`, or host name + `-` + 6 random hex digits.
@@ -188,6 +190,7 @@ impl Config {
             role,
             admin_addr: vars.address("STOCK_ADMIN_ADDR", role == NodeRole::Actor, 9090)?,
             redis_url: redis_url(vars, role)?,
+            redis_min_replicas: redis_min_replicas(vars)?,
             shards: shards(vars)?,
             worker_id: vars
                 .get("STOCK_WORKER_ID")
@@ -381,11 +384,27 @@ fn redis_url(vars: &Vars, role: NodeRole) -> Result<Option<String>, ConfigError>
         None if role == NodeRole::Both => Ok(None),
         None => Err(error(NAME, format!("required with NODE_ROLE={role}"))),
         // The value is not echoed: it may carry a password.
-        Some(url) if !(url.starts_with("redis://") || url.starts_with("rediss://")) => {
-            Err(error(NAME, "must start with redis:// or rediss://"))
-        }
-        Some(url) => Ok(Some(url.to_owned())),
+        Some(url) => match crate::store::redis::check_url(url) {
+            Ok(()) => Ok(Some(url.to_owned())),
+            Err(rule) => Err(error(NAME, rule)),
+        },
     }
+}
+
+/// Most replicas `STOCK_REDIS_MIN_REPLICAS` may ask for.
+const MAX_MIN_REPLICAS: u32 = 16;
+
+fn redis_min_replicas(vars: &Vars) -> Result<u32, ConfigError> {
+    const NAME: &str = "STOCK_REDIS_MIN_REPLICAS";
+    let expected = format!("an integer from 0 to {MAX_MIN_REPLICAS}");
+    let replicas = vars.parsed(NAME, 0, &expected)?;
+    if replicas > MAX_MIN_REPLICAS {
+        return Err(error(
+            NAME,
+            format!("must be {expected}, got \"{replicas}\""),
+        ));
+    }
+    Ok(replicas)
 }
 
 fn shards(vars: &Vars) -> Result<u32, ConfigError> {
@@ -522,8 +541,12 @@ mod tests {
             (&[("NODE_ROLE", "worker")], "NODE_ROLE", r#"must be http, actor or both, got "worker""#),
             (&[("NODE_ROLE", "actor"), REDIS], "NODE_ROLE", "the http-fn binary runs http or both"),
             (&[("NODE_ROLE", "http")], "STOCK_REDIS_URL", "required with NODE_ROLE=http"),
-            (&[("STOCK_REDIS_URL", "http://localhost")], "STOCK_REDIS_URL", "must start with redis:// or rediss://"),
+            (&[("STOCK_REDIS_URL", "http://localhost")], "STOCK_REDIS_URL", "must start with redis://, rediss:// or redis+sentinel://"),
+            (&[("STOCK_REDIS_URL", "redis+sentinel://s1:26379")], "STOCK_REDIS_URL", "must end with /<service-name>"),
+            (&[("STOCK_REDIS_URL", "redis+sentinel://s1/stock")], "STOCK_REDIS_URL", "must list sentinels as host:port"),
             (&[("STOCK_REDIS_URL", "REDIS://localhost")], "STOCK_REDIS_URL", "must start with redis://"),
+            (&[("STOCK_REDIS_MIN_REPLICAS", "-1")], "STOCK_REDIS_MIN_REPLICAS", r#"must be an integer from 0 to 16, got "-1""#),
+            (&[("STOCK_REDIS_MIN_REPLICAS", "17")], "STOCK_REDIS_MIN_REPLICAS", r#"must be an integer from 0 to 16, got "17""#),
             (&[("STOCK_SHARDS", "0")], "STOCK_SHARDS", r#"must be an integer from 1 to 65536, got "0""#),
             (&[("STOCK_SHARDS", "65537")], "STOCK_SHARDS", r#"must be an integer from 1 to 65536, got "65537""#),
             (&[("STOCK_SHARDS", "-1")], "STOCK_SHARDS", "must be an integer from 1 to 65536"),

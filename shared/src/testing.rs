@@ -8,6 +8,7 @@
 pub mod contract;
 pub mod latency;
 pub mod redis_backend;
+pub mod sentinel;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

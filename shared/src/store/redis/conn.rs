@@ -1,9 +1,11 @@
-//! The two deployments behind one connection type: a standalone server or a Redis Cluster.
+//! The three deployments behind one connection type: a standalone server, a Sentinel-managed
+//! primary or a Redis Cluster.
 //!
 //! [`Conn`] is the connection every command goes through, whichever the deployment; a cluster
 //! connection routes each command by its first key (`EVALSHA` too) and each pipeline by the slot
-//! of its keys, so a pipeline must keep to one slot (one shard). [`Dedicated`] opens connections
-//! of their own, without a response timeout, for blocking reads.
+//! of its keys, so a pipeline must keep to one slot (one shard); a Sentinel connection follows the
+//! primary through a failover (`sentinel`). [`Dedicated`] opens connections of their own, without
+//! a response timeout, for blocking reads.
 //!
 //! The shared standalone connection ([`Shared`]) is replaced as soon as it fails or leaves a
 //! command unanswered for the response timeout: a connection whose path to Redis died without a
@@ -21,6 +23,10 @@ use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 use tokio::time::Instant;
 
+use super::sentinel::{self, SentinelConn, SentinelUrl};
+
+/// How often a blocking reader looks whether the Sentinel deployment named a new primary.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
 /// The pause after a failed connection attempt during which commands fail at once, doubling up
 /// to [`MAX_PAUSE`] while attempts keep failing.
 const FIRST_PAUSE: Duration = Duration::from_millis(50);
@@ -37,6 +43,8 @@ pub(super) enum Conn {
     Multiplexed(MultiplexedConnection),
     /// A cluster connection: one multiplexed connection per node, commands routed by slot.
     Cluster(ClusterConnection),
+    /// The shared connection to a Sentinel-managed primary, following failovers.
+    Sentinel(SentinelConn),
 }
 
 impl ConnectionLike for Conn {
@@ -49,6 +57,7 @@ impl ConnectionLike for Conn {
             Conn::Pinned(pinned) => Box::pin(pinned.command(cmd)),
             Conn::Multiplexed(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
 
@@ -67,6 +76,7 @@ impl ConnectionLike for Conn {
             Conn::Pinned(pinned) => Box::pin(pinned.commands(cmd, offset, count)),
             Conn::Multiplexed(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
 
@@ -76,6 +86,7 @@ impl ConnectionLike for Conn {
             Conn::Pinned(pinned) => pinned.conn.get_db(),
             Conn::Multiplexed(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
         }
     }
 }
@@ -305,6 +316,8 @@ pub(super) enum Dedicated {
     Single(Box<Client>),
     /// A cluster, through a client built without a response timeout.
     Cluster(Box<ClusterClient>),
+    /// The current primary of a Sentinel-managed deployment.
+    Sentinel(SentinelConn),
 }
 
 impl Dedicated {
@@ -312,16 +325,82 @@ impl Dedicated {
     /// cluster, after the client's own connection timeout per node).
     pub(super) async fn open(&self, connect_within: Duration) -> RedisResult<Conn> {
         match self {
-            Dedicated::Single(client) => {
-                let config = AsyncConnectionConfig::new()
-                    .set_response_timeout(None)
-                    .set_connection_timeout(Some(connect_within));
-                client
-                    .get_multiplexed_async_connection_with_config(&config)
-                    .await
-                    .map(Conn::Multiplexed)
-            }
+            Dedicated::Single(client) => without_response_timeout(client, connect_within).await,
             Dedicated::Cluster(client) => client.get_async_connection().await.map(Conn::Cluster),
+            Dedicated::Sentinel(primary) => {
+                let (client, _) = primary.primary_client().await?;
+                without_response_timeout(&client, connect_within).await
+            }
+        }
+    }
+
+    /// A connection of `generation` found its node demoted: the next connection asks again.
+    pub(super) fn demoted(&self, generation: u64) {
+        if let Dedicated::Sentinel(primary) = self {
+            primary.forget(generation, "READONLY");
+        }
+    }
+
+    /// Completes once the deployment names a primary newer than `generation` (looked at every
+    /// [`FOLLOW_POLL`]); never but on Sentinel.
+    pub(super) async fn moved_from(&self, generation: u64) {
+        if !matches!(self, Dedicated::Sentinel(_)) {
+            return std::future::pending().await;
+        }
+        while self.generation() == generation {
+            tokio::time::sleep(FOLLOW_POLL).await;
+        }
+    }
+
+    /// Whether the primary of `generation` is still the deployment's primary (asks the
+    /// sentinels, see [`SentinelConn::still_primary`]); always on the other deployments.
+    pub(super) async fn still_primary(&self, generation: u64) -> bool {
+        match self {
+            Dedicated::Sentinel(primary) => primary.still_primary(generation).await,
+            _ => true,
+        }
+    }
+
+    /// The generation of the deployment's primary: a connection opened under an older one may
+    /// point at a demoted node and is not reused (always 0 but on Sentinel).
+    pub(super) fn generation(&self) -> u64 {
+        match self {
+            Dedicated::Sentinel(primary) => primary.generation(),
+            _ => 0,
+        }
+    }
+}
+
+/// The deployment `STOCK_REDIS_URL` names.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Topology<'a> {
+    /// One `redis://` or `rediss://` URL.
+    Standalone(&'a str),
+    /// Seed URLs of a Redis Cluster.
+    Cluster(Vec<&'a str>),
+    /// Sentinels and the name of the primary they monitor.
+    Sentinel(SentinelUrl),
+}
+
+impl Topology<'_> {
+    /// Reads `url`: `redis+sentinel://…` selects Sentinel, a comma-separated list of URLs a
+    /// cluster, one URL a standalone server. The error names what is wrong without echoing
+    /// the value (it may hold a password).
+    pub(super) fn parse(url: &str) -> Result<Topology<'_>, String> {
+        if url.starts_with(sentinel::SCHEME) {
+            return SentinelUrl::parse(url).map(Topology::Sentinel);
+        }
+        let plain = |u: &str| u.starts_with("redis://") || u.starts_with("rediss://");
+        match cluster_seeds(url) {
+            Some(seeds) if seeds.is_empty() || !seeds.iter().all(|s| plain(s)) => {
+                Err("a cluster is a comma-separated list of redis:// or rediss:// URLs".to_owned())
+            }
+            Some(seeds) => Ok(Topology::Cluster(seeds)),
+            None if plain(url) => Ok(Topology::Standalone(url)),
+            None => Err(format!(
+                "must start with redis://, rediss:// or {}",
+                sentinel::SCHEME
+            )),
         }
     }
 }
@@ -340,6 +419,18 @@ pub(super) fn cluster_seeds(url: &str) -> Option<Vec<&str>> {
     )
 }
 
+/// A multiplexed connection to `client`'s server without a response timeout, giving up
+/// connecting after `connect_within`.
+async fn without_response_timeout(client: &Client, connect_within: Duration) -> RedisResult<Conn> {
+    let config = AsyncConnectionConfig::new()
+        .set_response_timeout(None)
+        .set_connection_timeout(Some(connect_within));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .map(Conn::Multiplexed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,5 +442,30 @@ mod tests {
             cluster_seeds("redis://a:7000, redis://b:7001,"),
             Some(vec!["redis://a:7000", "redis://b:7001"])
         );
+    }
+
+    #[test]
+    fn the_url_selects_the_topology() {
+        assert_eq!(
+            Topology::parse("redis://h:6379/"),
+            Ok(Topology::Standalone("redis://h:6379/"))
+        );
+        assert_eq!(
+            Topology::parse("rediss://a:7000,redis://b:7001"),
+            Ok(Topology::Cluster(vec!["rediss://a:7000", "redis://b:7001"]))
+        );
+        assert!(matches!(
+            Topology::parse("redis+sentinel://s1:26379,s2:26379/stock"),
+            Ok(Topology::Sentinel(u)) if u.sentinels.len() == 2 && u.service == "stock"
+        ));
+        for bad in [
+            "http://h",
+            "REDIS://h",
+            "redis://a,http://b",
+            ",",
+            "redis+sentinel://h/",
+        ] {
+            assert!(Topology::parse(bad).is_err(), "{bad}");
+        }
     }
 }

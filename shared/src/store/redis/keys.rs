@@ -48,6 +48,12 @@ pub fn epoch(shard: ShardId) -> String {
     format!("{}:epoch", shard_prefix(shard))
 }
 
+/// A marker written only to learn whether the replicas confirm writes again
+/// (`STOCK_REDIS_MIN_REPLICAS`): store time in ms, short-lived.
+pub fn replica_probe(shard: ShardId) -> String {
+    format!("{}:probe", shard_prefix(shard))
+}
+
 /// Id of the last command whose effects are committed.
 pub fn applied(shard: ShardId) -> String {
     format!("{}:applied", shard_prefix(shard))

@@ -43,7 +43,11 @@ impl RedisStore {
             }
             (range, invocation)
         });
-        let epochs: Vec<Result<Option<u64>, StoreError>> = self.invoke_each("acquire", calls).await;
+        let mut epochs: Vec<Result<Option<u64>, StoreError>> =
+            self.invoke_each("acquire", calls).await;
+        if self.confirms() {
+            self.confirm_acquired(shards, &mut epochs).await;
+        }
         epochs
             .into_iter()
             .zip(shards.iter().zip(nonces))
@@ -74,6 +78,33 @@ impl RedisStore {
         });
         let answers: Vec<Result<i64, StoreError>> = self.invoke_each("renew", calls).await;
         answers.into_iter().map(|a| a.map(|n| n == 1)).collect()
+    }
+
+    /// Waits for the replicas to hold the epochs just taken (one probe per shard on a cluster,
+    /// one in all on a single primary); an acquisition they do not confirm fails as
+    /// unavailable, and its lease is left to expire unused.
+    async fn confirm_acquired(
+        &self,
+        shards: &[ShardId],
+        epochs: &mut [Result<Option<u64>, StoreError>],
+    ) {
+        let taken: Vec<usize> = (0..shards.len())
+            .filter(|&i| matches!(epochs[i], Ok(Some(_))))
+            .collect();
+        let probes: Vec<Vec<usize>> = if self.conn.is_cluster() {
+            taken.iter().map(|&i| vec![i]).collect()
+        } else if taken.is_empty() {
+            Vec::new()
+        } else {
+            vec![taken]
+        };
+        for group in probes {
+            if let Err(error) = self.probe_replicas(shards[group[0]]).await {
+                for i in group {
+                    epochs[i] = Err(error.clone());
+                }
+            }
+        }
     }
 
     /// The ranges of `count` items that go into one script call each.

@@ -6,7 +6,8 @@
 //! or a dead path to it fails fast with [`StoreError::Unavailable`], and a command that could not
 //! get a connection with [`StoreError::Unreachable`].
 //! Blocking reads use dedicated connections (`blocking`). Against a cluster (`conn`) the shared
-//! connection is a cluster connection and pipelines spanning shards are split per shard.
+//! connection is a cluster connection and pipelines spanning shards are split per shard; against
+//! a Sentinel-managed primary (`sentinel`) it follows the primary through a failover.
 
 mod backlog;
 mod blocking;
@@ -20,12 +21,15 @@ mod leases;
 mod log;
 mod membership;
 mod pots;
+mod replication;
 mod replies;
 mod scripts;
+mod sentinel;
 mod state;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,9 +42,10 @@ use crate::domain::PotState;
 use crate::reply::Reply;
 use crate::shard::{ShardId, shard_of};
 use blocking::BlockingPool;
-use conn::{Conn, Dedicated, Shared};
+use conn::{Conn, Dedicated, Shared, Topology};
 pub use replies::ReplyChannelKind;
 use replies::ReplyHub;
+use sentinel::{SentinelConn, SentinelUrl};
 
 /// Tuning of the Redis backend; the defaults suit production.
 #[derive(Clone, Debug)]
@@ -54,6 +59,11 @@ pub struct RedisOptions {
     pub reply_ttl: Duration,
     /// Approximate cap on entries kept in one instance's reply stream.
     pub reply_stream_max_len: usize,
+    /// Replicas that must confirm (Redis `WAIT`) a commit, an acquisition and a settled record
+    /// before it counts (`STOCK_REDIS_MIN_REPLICAS`); 0: none, nothing waits.
+    pub min_replicas: u32,
+    /// How long one `WAIT` may wait for the replicas.
+    pub replica_wait: Duration,
 }
 
 impl Default for RedisOptions {
@@ -63,6 +73,22 @@ impl Default for RedisOptions {
             blocking_connections: 512,
             reply_ttl: Duration::from_secs(60),
             reply_stream_max_len: 100_000,
+            min_replicas: 0,
+            replica_wait: Duration::from_secs(1),
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The defaults, with the settings of `config` that concern the store:
+    /// `STOCK_REDIS_MIN_REPLICAS`, and a replica wait of at most half the command timeout (so
+    /// that a confirmed commit still replies in time).
+    pub fn for_config(config: &crate::config::Config) -> RedisOptions {
+        let defaults = RedisOptions::default();
+        RedisOptions {
+            min_replicas: config.redis_min_replicas,
+            replica_wait: defaults.replica_wait.min(config.command_timeout / 2),
+            ..defaults
         }
     }
 }
@@ -76,6 +102,8 @@ pub struct RedisStore {
     reply_channel: ReplyChannelKind,
     replies: ReplyHub,
     options: RedisOptions,
+    /// The last replica confirmation fell short: commits wait for a confirmed probe.
+    replicas_short: AtomicBool,
 }
 
 impl RedisStore {
@@ -91,9 +119,11 @@ impl RedisStore {
     /// Connects to `url`, records `shards` as the dataset's `STOCK_SHARDS` if it is the first
     /// node, and refuses a dataset recorded with another value.
     ///
-    /// `url` is one `redis://` or `rediss://` URL for a standalone server, or a comma-separated
+    /// `url` is one `redis://` or `rediss://` URL for a standalone server, a comma-separated
     /// list of seed URLs of Redis Cluster nodes (the rest of the cluster is discovered from
-    /// them; a single seed ends with a comma): a comma is what selects the cluster client.
+    /// them; a single seed ends with a comma): a comma is what selects the cluster client, or
+    /// `redis+sentinel://[user:password@]host:port[,host:port…]/<service>` for a primary
+    /// managed by Sentinel (see [`check_url`]).
     /// On a cluster, `TIME` may be answered by any node, so deadlines compare the clocks of
     /// different nodes: cluster nodes must be NTP-synced.
     pub async fn connect_with(
@@ -112,9 +142,12 @@ impl RedisStore {
             // installed by the application wins.
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         }
-        let (dedicated, conn, blocking) = match conn::cluster_seeds(url) {
-            Some(seeds) => RedisStore::connect_cluster(&seeds, &options).await?,
-            None => RedisStore::connect_single(url, &options).await?,
+        let topology = Topology::parse(url)
+            .map_err(|e| StoreError::Corrupt(format!("STOCK_REDIS_URL: {e}")))?;
+        let (dedicated, conn, blocking) = match topology {
+            Topology::Cluster(seeds) => RedisStore::connect_cluster(&seeds, &options).await?,
+            Topology::Standalone(url) => RedisStore::connect_single(url, &options).await?,
+            Topology::Sentinel(url) => RedisStore::connect_sentinel(url, &options).await?,
         };
         let store = RedisStore {
             dedicated,
@@ -124,6 +157,7 @@ impl RedisStore {
             reply_channel,
             replies: ReplyHub::new(),
             options,
+            replicas_short: AtomicBool::new(false),
         };
         store.check_shards().await?;
         for script in scripts::all() {
@@ -132,7 +166,8 @@ impl RedisStore {
                 .run("load script", script.load_async(&mut conn))
                 .await?;
         }
-        tracing::info!(shards, %reply_channel, "store backend: Redis");
+        let min_replicas = store.options.min_replicas;
+        tracing::info!(shards, %reply_channel, min_replicas, "store backend: Redis");
         Ok(store)
     }
 
@@ -174,6 +209,26 @@ impl RedisStore {
             }
             pause = (pause * 2).min(Duration::from_millis(500));
         }
+    }
+
+    /// The shared connection to the primary that the sentinels name, and a blocking pool of
+    /// connections to the same primary.
+    async fn connect_sentinel(
+        url: SentinelUrl,
+        options: &RedisOptions,
+    ) -> Result<(Dedicated, Conn, BlockingPool), StoreError> {
+        let service = url.service.clone();
+        let sentinels = url.sentinels.len();
+        let connecting = SentinelConn::connect(url, options.response_timeout);
+        let primary = run(options.response_timeout * 4, "connect", connecting).await?;
+        tracing::info!(service, sentinels, "store deployment: Sentinel");
+        let dedicated = Dedicated::Sentinel(primary.clone());
+        let blocking = BlockingPool::dedicated(
+            dedicated.clone(),
+            options.blocking_connections,
+            options.response_timeout,
+        );
+        Ok((dedicated, Conn::Sentinel(primary), blocking))
     }
 
     /// The shared cluster connection and the blocking pool of a cluster: two clients, the one
@@ -381,10 +436,21 @@ fn no_answer(what: &str, limit: Duration) -> StoreError {
     StoreError::Unavailable(format!("{what}: no answer from Redis within {limit:?}"))
 }
 
-/// Whether a failed command surely never left this process: only a failed connection attempt
-/// says so. A broken connection or a missing answer may follow a command Redis executed.
+/// Whether a failed command surely had no effect: a failed connection attempt, or a node that
+/// refused it as a replica (`READONLY`, after a failover). A broken connection or a missing
+/// answer may follow a command Redis executed.
 fn never_sent(e: &RedisError) -> bool {
-    e.is_connection_refusal() || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
+    e.is_connection_refusal()
+        || e.kind() == redis::ErrorKind::ClusterConnectionNotFound
+        || e.code() == Some("READONLY")
+}
+
+/// Checks the form of a `STOCK_REDIS_URL` without connecting: one `redis://` or `rediss://`
+/// URL, a comma-separated list of them (a cluster), or
+/// `redis+sentinel://[user:password@]host:port[,host:port…]/<service>`. The error says what is
+/// wrong without echoing the value, which may hold a password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    Topology::parse(url).map(drop)
 }
 
 /// Maps a Redis error: answers that do not parse as expected are corrupt data; everything else

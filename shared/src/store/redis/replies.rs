@@ -284,8 +284,18 @@ async fn read_stream(
 ) {
     let mut last = String::from("0-0");
     let mut connection = None;
+    // The generation of the connection's primary (Sentinel, else always 0): once the
+    // deployment names a new primary, the connection is replaced, and the replies the old
+    // one could not show are looked up.
+    let mut generation = dedicated.generation();
+    let mut moved = false;
     let mut streak = Streak::new("reply stream read");
     loop {
+        if dedicated.generation() != generation {
+            generation = dedicated.generation();
+            connection = None;
+            moved = true;
+        }
         if connection.is_none() {
             match dedicated.open(REPLY_BLOCK).await {
                 Ok(c) => connection = Some(c),
@@ -309,9 +319,13 @@ async fn read_stream(
             .arg(&stream)
             .arg(&last);
         let reading = read.query_async::<Option<StreamReadReply>>(conn);
-        match tokio::time::timeout(REPLY_BLOCK * 2, reading).await {
+        let read = tokio::select! {
+            read = tokio::time::timeout(REPLY_BLOCK * 2, reading) => read,
+            () = dedicated.moved_from(generation) => continue,
+        };
+        match read {
             Ok(Ok(reply)) => {
-                if streak.succeeded() {
+                if streak.succeeded() | std::mem::take(&mut moved) {
                     // Whatever was lost while the store was away, waiters look for it now.
                     gaps.send_modify(|n| *n = n.wrapping_add(1));
                 }

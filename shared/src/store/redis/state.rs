@@ -191,10 +191,15 @@ impl ShardState for RedisStore {
                 invocation.arg(name).arg(value.as_slice());
             }
         }
-        let mut conn = self.conn.clone();
-        let answer: String = self
-            .run("commit", invocation.invoke_async(&mut conn))
-            .await?;
+        let answer: String = if self.confirms() {
+            let wrote = |answer: &String| answer == "OK";
+            self.confirmed_script("commit", shard, &invocation, wrote)
+                .await?
+        } else {
+            let mut conn = self.conn.clone();
+            self.run("commit", invocation.invoke_async(&mut conn))
+                .await?
+        };
         scripts::commit_outcome(&answer)
     }
 
@@ -213,6 +218,20 @@ impl ShardState for RedisStore {
         let answer: Vec<redis::Value> = self
             .run("settle", invocation.invoke_async(&mut conn))
             .await?;
-        scripts::settled(&answer)
+        let settled = scripts::settled(&answer)?;
+        if matches!(settled, Settled::Recorded(_))
+            && self.confirms()
+            && let Err(error) = self.probe_replicas(shard).await
+        {
+            // The record is on the primary: the write is applied, so it is not answered as
+            // never applied (503). Only its copy on the replicas is unconfirmed
+            // (docs/architecture.md §15.1, "Settle").
+            tracing::warn!(
+                shard,
+                %error,
+                "write settled from the primary's record without replica confirmation"
+            );
+        }
+        Ok(settled)
     }
 }
