@@ -113,7 +113,8 @@ async fn the_store_follows_the_primary_through_a_failover_and_keeps_what_was_rep
     redis.node_mut(0).stop();
     let took = commit_until_accepted(&store, &token, &commit_of(2, 5.0, 2)).await;
     println!("SIGKILL of the primary → first accepted commit: {took:?}");
-    assert_eq!(redis.primary(), Some(1));
+    // The store follows the newest view; a sentinel asked first may lag behind it for a moment.
+    assert_eq!(redis.wait_for_failover(0, WITHIN), 1);
 
     let pots = store.read_pots(&[pot()]).await.unwrap();
     assert_eq!(pots[0].quantity, 10.0, "both commits, once each");
