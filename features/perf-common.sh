@@ -36,9 +36,11 @@ start_embedded() {
   wait_http "$URL/health/ready"
 }
 
-# start_redis REDIS-ARGS...: a redis-server on a free port; sets RPORT.
+# start_redis REDIS-ARGS...: a redis-server on a free port; sets RPORT and REDIS_URL (the
+# STOCK_REDIS_URL of the nodes started next).
 start_redis() {
   RPORT=$(free_port)
+  REDIS_URL=redis://127.0.0.1:$RPORT
   rm -rf "$WORK/redis" && mkdir -p "$WORK/redis"
   redis-server --port "$RPORT" --bind 127.0.0.1 --dir "$WORK/redis" --save "" "$@" \
     --daemonize no >"$WORK/redis.log" 2>&1 &
@@ -46,21 +48,21 @@ start_redis() {
   for _ in $(seq 1 100); do redis-cli -p "$RPORT" ping >/dev/null 2>&1 && break; sleep 0.05; done
 }
 
-# start_workers N: N actor-workers on the Redis of start_redis.
+# start_workers N [VAR=value ...]: N actor-workers on $REDIS_URL.
 start_workers() {
   for w in $(seq 1 "$1"); do
-    env -i PATH="$PATH" RUST_LOG=warn NODE_ROLE=actor STOCK_REDIS_URL=redis://127.0.0.1:$RPORT \
-      STOCK_WORKER_ID=w$w STOCK_ADMIN_ADDR=127.0.0.1:0 "$BIN/actor-worker" >"$WORK/w$w.log" 2>&1 &
+    env -i PATH="$PATH" RUST_LOG=warn NODE_ROLE=actor STOCK_REDIS_URL="$REDIS_URL" \
+      STOCK_WORKER_ID=w$w STOCK_ADMIN_ADDR=127.0.0.1:0 "${@:2}" "$BIN/actor-worker" >"$WORK/w$w.log" 2>&1 &
     PIDS+=($!)
   done
 }
 
-# start_http_node [VAR=value ...]: an http-fn with NODE_ROLE=http on that Redis, once every shard
-# is owned; sets URL.
+# start_http_node [VAR=value ...]: an http-fn with NODE_ROLE=http on $REDIS_URL, once every
+# shard is owned; sets URL.
 start_http_node() {
   local port
   port=$(free_port)
-  env -i PATH="$PATH" "${common[@]}" NODE_ROLE=http STOCK_REDIS_URL=redis://127.0.0.1:$RPORT \
+  env -i PATH="$PATH" "${common[@]}" NODE_ROLE=http STOCK_REDIS_URL="$REDIS_URL" \
     STOCK_HTTP_ADDR=127.0.0.1:$port "$@" "$BIN/http-fn" >"$WORK/http-$port.log" 2>&1 &
   PIDS+=($!)
   URL="http://127.0.0.1:$port"
