@@ -23,8 +23,14 @@ async fn deployment(replicas: usize) -> TestSentinel {
 }
 
 async fn store(url: &str) -> RedisStore {
+    store_confirmed_by(url, 0).await
+}
+
+/// A store on the deployment at `url` whose writes `min_replicas` replicas must confirm.
+async fn store_confirmed_by(url: &str, min_replicas: u32) -> RedisStore {
     let options = RedisOptions {
         response_timeout: Duration::from_millis(500),
+        min_replicas,
         ..RedisOptions::default()
     };
     // The start gives up after a few response timeouts; just after a failover the sentinels
@@ -42,6 +48,15 @@ async fn store(url: &str) -> RedisStore {
             Err(e) => panic!("connect: {e:?}"),
         }
     }
+}
+
+/// A store whose writes one replica must confirm, owning shard 0 as `w1`, with a first
+/// delivery of 5 committed and confirmed.
+async fn confirmed_owner(redis: &TestSentinel) -> (RedisStore, LeaseToken) {
+    let store = store_confirmed_by(&redis.url(), 1).await;
+    let token = acquire_when_free(&store, "w1").await;
+    commit_until_accepted(&store, &token, &commit_of(1, 5.0, 1)).await;
+    (store, token)
 }
 
 /// One command to the node on `port`, straight.
@@ -257,17 +272,7 @@ async fn an_acquisition_lost_with_its_primary_cannot_fence_in_a_second_owner() {
 async fn with_a_minimum_of_replicas_an_unconfirmed_commit_is_not_acknowledged_and_later_ones_wait()
 {
     let redis = deployment(1).await;
-    let options = RedisOptions {
-        response_timeout: Duration::from_millis(500),
-        min_replicas: 1,
-        replica_wait: Duration::from_secs(1),
-        ..RedisOptions::default()
-    };
-    let confirmed = RedisStore::connect_with(&redis.url(), 1, ReplyChannelKind::Stream, options)
-        .await
-        .unwrap();
-    let token = acquire_when_free(&confirmed, "w1").await;
-    commit_until_accepted(&confirmed, &token, &commit_of(1, 5.0, 1)).await;
+    let (confirmed, token) = confirmed_owner(&redis).await;
 
     redis.signal_node(1, "STOP");
     let short = confirmed.commit(&token, &commit_of(2, 5.0, 2), DAY).await;
@@ -306,16 +311,7 @@ async fn with_a_minimum_of_replicas_an_unconfirmed_commit_is_not_acknowledged_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmation_from_a_primary_the_sentinels_no_longer_name_is_not_counted() {
     let redis = deployment(2).await;
-    let options = RedisOptions {
-        response_timeout: Duration::from_millis(500),
-        min_replicas: 1,
-        ..RedisOptions::default()
-    };
-    let store = RedisStore::connect_with(&redis.url(), 1, ReplyChannelKind::Stream, options)
-        .await
-        .unwrap();
-    let token = acquire_when_free(&store, "w1").await;
-    commit_until_accepted(&store, &token, &commit_of(1, 5.0, 1)).await;
+    let (store, token) = confirmed_owner(&redis).await;
 
     // What a primary resumed after a failover it slept through sees: another node is the
     // primary the sentinels name, and a replica still follows the old one and confirms its
