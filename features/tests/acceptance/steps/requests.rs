@@ -54,6 +54,25 @@ async fn send_json(
     world.send(request).await.map(|_| ())
 }
 
+/// A move's replay answers 202 while its credit is in transit, which on a distributed stack
+/// lasts until the destination's acknowledgement reaches the source: the replay is sent again
+/// while it answers 202 (every 50 ms, at most 200 times), so the scenario sees the answer once
+/// the move has landed.
+#[when(regex = r"^I send POST (\S+) once the move has landed, with:$")]
+async fn send_once_landed(world: &mut StockWorld, step: &Step, path: String) -> anyhow::Result<()> {
+    let body = docstring(step)?;
+    for _ in 0..200 {
+        let answer = world
+            .send(Request::json(method("POST")?, path.clone(), body.clone()))
+            .await?;
+        if answer.status != 202 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("{path} still answered 202 after 200 attempts")
+}
+
 #[when(regex = r#"^I send POST (\S+) with content type "([^"]*)":$"#)]
 async fn send_typed(
     world: &mut StockWorld,

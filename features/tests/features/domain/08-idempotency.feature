@@ -49,7 +49,7 @@ Feature: Idempotency: one request id identifies one client request at one locati
       """
       {"requestId":"m1","destinationLocationId":"WH02","quantity":1,"reason":"replenishment","movedAt":"2024-12-07T09:00:00"}
       """
-    And I send POST /locations/WH01/p1/movements with:
+    And I send POST /locations/WH01/p1/movements once the move has landed, with:
       """
       {"requestId":"m1","destinationLocationId":"WH02","quantity":1,"reason":"Replenishment","movedAt":"2024-12-07T09:00:00"}
       """
